@@ -1,0 +1,1 @@
+"""The benchmark suite runs the scenario cells; the plugin ships with extractbench."""

@@ -1,0 +1,109 @@
+"""The typed row every cell writes: what was measured and everything that reproduces it.
+
+Metric definitions follow DESIGN.md ("Metrics"). A run directory holds ``records.jsonl``
+(one :class:`CellRecord` per line, append-only) next to the harvest logs.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+RECORD_VERSION = 1
+
+
+class Provenance(BaseModel):
+    """What reproduces a number: scenario identity, code identity, environment."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    scenario_name: str
+    scenario_path: str
+    scenario_hash: str = Field(description="sha256 of the scenario's canonical JSON")
+    git_sha: str = Field(description="commit of the extractbench checkout, or 'unknown'")
+    git_dirty: bool = False
+    extractbench_version: str
+    package_versions: dict[str, str]
+    python: str
+    platform: str
+    torch_threads: int
+
+
+class Interval(BaseModel):
+    """A point estimate with a bootstrap confidence interval."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    value: float
+    low: float
+    high: float
+    level: float = 0.95
+
+
+class ItemScores(BaseModel):
+    """Per-held-out-item scores, so the leaderboard can re-bootstrap from the store alone."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    teacher: list[float]
+    base: list[float]
+    student: list[float]
+    fidelity: list[float] = Field(description="1 when the student agrees with the teacher")
+
+
+class CellRecord(BaseModel):
+    """One (profile, task, attack, budget, student, seed) measurement."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    record_version: int = RECORD_VERSION
+    run_id: str
+    cell_id: str = Field(description="readable id: profile/task/attack/budget/student/seed")
+    status: Literal["ok", "error", "skipped"]
+    error: str | None = Field(default=None, description="one-line reason when not ok")
+
+    # the cell's coordinates
+    endpoint: str
+    profile: str = Field(description="endpoint name + defense stack label")
+    defenses: list[str] = Field(default_factory=list)
+    model: str
+    task: str
+    attack: str
+    attack_params: dict[str, object] = Field(default_factory=dict)
+    student: str
+    student_params: dict[str, object] = Field(default_factory=dict)
+    budget: dict[str, float] = Field(description="limits: any of queries, tokens, usd")
+    budget_label: str
+    seed: int
+
+    # capability
+    n_heldout: int = 0
+    teacher_score: float | None = None
+    base_score: float | None = None
+    student_score: float | None = None
+    transfer: Interval | None = None
+    fidelity: float | None = None
+    items: ItemScores | None = None
+
+    # what the campaign spent (as charged by the oracle)
+    queries: int = 0
+    failed_queries: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    tokens_estimated: bool = Field(
+        default=False, description="some token counts are tiktoken estimates"
+    )
+    cost_usd: float = 0.0
+    harvest_pairs: int = Field(default=0, description="successful responses usable for training")
+    errors_by_type: dict[str, int] = Field(default_factory=dict)
+    stop_reason: str = ""
+
+    # time
+    wall_s: float = 0.0
+    attack_s: float = 0.0
+    train_s: float = 0.0
+    eval_s: float = 0.0
+
+    harvest_path: str | None = None
+    provenance: Provenance

@@ -1,0 +1,469 @@
+"""Run a scenario's grid of cells: endpoints up, campaigns through the oracle, students trained
+on the harvest, scored on held-out items, one :class:`CellRecord` per cell.
+
+The run lives in ``RESULTS/runs/<run-id>/``: ``records.jsonl`` (append-only),
+``harvest/<cell>.jsonl`` (one append-only harvest log per cell; a re-run resumes it),
+``eval/`` (the evaluator's own logs for teacher scores) and ``scenario.yaml`` (a copy).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import secrets
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from attacks import ATTACKS, AttackContext
+from extractbench.budget import Budget
+from extractbench.clients import Endpoint
+from extractbench.harvest import HarvestLog, ResponseEntry, pairs
+from extractbench.oracle import Oracle
+from extractbench.progress import Progress
+from extractbench.provenance import provenance
+from extractbench.records import CellRecord, ItemScores
+from extractbench.scenario import (
+    ReferenceEndpoint,
+    RemoteEndpoint,
+    Scenario,
+    missing_keys,
+    scenario_hash,
+)
+from extractbench.stats import bootstrap_transfer
+from extractbench.students import STUDENTS, TrainPair
+from extractbench.tasks import TASKS, Task, prompt_hash
+
+
+class RunError(Exception):
+    """A run that cannot start or go on; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    """Coordinates of one measurement."""
+
+    endpoint: str
+    task: str
+    attack: str
+    budget: Budget
+    student: str
+    seed: int
+
+    @property
+    def id(self) -> str:
+        return "/".join([self.endpoint, self.task, self.attack, self.budget.label(),
+                         self.student, f"s{self.seed}"])
+
+    @property
+    def slug(self) -> str:
+        return self.id.replace("/", "__")
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    records: list[CellRecord]
+    gate_failures: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Live:
+    """A reachable endpoint: where to send, with which keys."""
+
+    endpoint: Endpoint
+    attacker_keys: list[tuple[str, str]]
+    eval_key: tuple[str, str]
+    prices: Any
+    rpm: float | None = None
+    tpm: float | None = None
+
+
+def _key(key_id: str) -> tuple[str, str]:
+    return key_id, f"sk-eb-{key_id}-{secrets.token_hex(12)}"
+
+
+def new_run_id(sc: Scenario, sc_hash: str) -> str:
+    return f"{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{sc.name}-{sc_hash[:8]}"
+
+
+class Runner:
+    """Holds a scenario's endpoints open while its cells run. Use as a context manager."""
+
+    def __init__(self, scenario: Scenario, path: Path, results_dir: Path,
+                 run_id: str | None = None, progress: Progress | None = None) -> None:
+        self.sc = scenario
+        self.path = path
+        self.hash = scenario_hash(scenario)
+        self.run_id = run_id or new_run_id(scenario, self.hash)
+        self.run_dir = results_dir / "runs" / self.run_id
+        self.progress = progress or Progress(enabled=False)
+        self._stack = ExitStack()
+        self._live: dict[str, _Live] = {}
+        self._upstream: dict[str, _Live] = {}  # undefended upstream per endpoint, for teacher
+        self._skipped: dict[str, str] = {}
+        self._tasks: dict[tuple[str, int], Task] = {}
+        self._teacher: dict[tuple[str, str, int], list[str | None]] = {}
+        self._base: dict[tuple[str, str, int], list[float]] = {}
+        self._n_attacker_keys = max(a.keys for a in scenario.attacks.values())
+
+    # -- grid -------------------------------------------------------------------------------
+
+    def cells(self) -> list[Cell]:
+        return grid(self.sc)
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def __enter__(self) -> Runner:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "harvest").mkdir(exist_ok=True)
+        (self.run_dir / "eval").mkdir(exist_ok=True)
+        copy = self.run_dir / "scenario.yaml"
+        if not copy.exists() and self.path.exists():
+            shutil.copyfile(self.path, copy)
+        try:
+            self._start_endpoints()
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def _start_endpoints(self) -> None:
+        from extractbench.reference import load_reference
+        from extractbench.server import RunningServer, ServedModel, create_app
+
+        missing = missing_keys(self.sc)
+        attacker = [_key(f"attacker-{i}") for i in range(self._n_attacker_keys)]
+        evaluator = _key("evaluator")
+        served: dict[str, ServedModel] = {}
+        for name, ep in self.sc.endpoints.items():
+            if isinstance(ep, RemoteEndpoint):
+                if name in missing:
+                    self._skipped[name] = (f"environment variable {ep.api_key_env} is not set "
+                                           f"(export it to run endpoint {name!r})")
+                    continue
+                import os
+
+                secret = os.environ[ep.api_key_env]
+                live = _Live(
+                    Endpoint(api=ep.api, base_url=ep.base_url, model=ep.model),
+                    attacker_keys=[(f"attacker-{i}", secret)
+                                   for i in range(self._n_attacker_keys)],
+                    eval_key=("evaluator", secret), prices=ep.prices,
+                    rpm=ep.rate_limits.requests_per_minute, tpm=ep.rate_limits.tokens_per_minute,
+                )
+                self._live[name] = live
+                self._upstream[name] = live
+                continue
+            assert isinstance(ep, ReferenceEndpoint)
+            if ep.model not in served:
+                try:
+                    served[ep.model] = ServedModel(ep.model, load_reference(ep.model))
+                except (KeyError, FileNotFoundError) as exc:
+                    raise RunError(f"{self.path}: endpoints.{name}.model: {exc.args[0]}") from None
+            stack = _build_stack(ep, name, self.path, self.run_dir)
+            keys = dict((secret, kid) for kid, secret in [*attacker, evaluator])
+            app = create_app({ep.model: served[ep.model]}, keys, stack)
+            server = self._stack.enter_context(RunningServer(app))
+            base = server.openai_base_url if ep.api == "openai" else server.anthropic_base_url
+            self._live[name] = _Live(Endpoint(api=ep.api, base_url=base, model=ep.model),
+                                     attacker_keys=attacker, eval_key=evaluator, prices=ep.prices)
+            if not ep.defenses:
+                self._upstream[name] = self._live[name]
+        # defended reference endpoints are scored against the same model undefended
+        for name, ep in self.sc.endpoints.items():
+            if isinstance(ep, ReferenceEndpoint) and name not in self._upstream:
+                same = [n for n, e in self.sc.endpoints.items() if n in self._upstream
+                        and isinstance(e, ReferenceEndpoint) and e.model == ep.model
+                        and e.api == ep.api]
+                if same:
+                    self._upstream[name] = self._upstream[same[0]]
+                    continue
+                keys = {evaluator[1]: evaluator[0]}
+                app = create_app({ep.model: served[ep.model]}, keys, None)
+                server = self._stack.enter_context(RunningServer(app))
+                base = server.openai_base_url if ep.api == "openai" else server.anthropic_base_url
+                self._upstream[name] = _Live(Endpoint(api=ep.api, base_url=base, model=ep.model),
+                                             attacker_keys=[], eval_key=evaluator,
+                                             prices=ep.prices)
+
+    # -- shared per-cell inputs -------------------------------------------------------------
+
+    def task(self, key: str, seed: int) -> Task:
+        if (key, seed) not in self._tasks:
+            spec = self.sc.tasks[key]
+            sizes = {"attack_pool": spec.attack_pool, "heldout": spec.heldout,
+                     "benign": spec.benign}
+            self._tasks[(key, seed)] = TASKS.get(spec.family)(seed, sizes, **spec.params)
+        return self._tasks[(key, seed)]
+
+    def teacher_answers(self, endpoint: str, task_key: str, seed: int) -> list[str | None]:
+        """The undefended upstream's extracted answers on the held-out split (cached)."""
+        cache_key = (endpoint, task_key, seed)
+        if cache_key in self._teacher:
+            return self._teacher[cache_key]
+        live = self._upstream[endpoint]
+        task = self.task(task_key, seed)
+        items = task.split("heldout")
+        log = HarvestLog(self.run_dir / "eval" / f"teacher__{endpoint}__{task_key}__s{seed}.jsonl")
+        oracle = Oracle(live.endpoint, [live.eval_key], Budget(queries=len(items)), log,
+                        prices=live.prices, concurrency=8, seed=seed,
+                        requests_per_minute=live.rpm, tokens_per_minute=live.tpm,
+                        run_id=self.run_id, cell_id=f"teacher/{endpoint}/{task_key}/s{seed}",
+                        attack="evaluator")
+        done: dict[str, str] = {e.request.prompt_hash: e.response.text
+                                for e in pairs(log.entries())}
+        todo = [i.prompt for i in items if prompt_hash(i.prompt) not in done]
+
+        async def go() -> None:
+            try:
+                await oracle.query_many(todo, max_tokens=task.max_answer_tokens, temperature=0.0)
+            finally:
+                await oracle.aclose()
+
+        asyncio.run(go())
+        if oracle.fatal_error is not None:
+            raise RunError(f"endpoint {endpoint!r}: {oracle.fatal_error.message} "
+                           f"({oracle.fatal_error.error_type}; check the API key)")
+        done.update({e.request.prompt_hash: e.response.text for e in pairs(log.entries())})
+        if not done:
+            errs = oracle.stats().errors
+            raise RunError(f"endpoint {endpoint!r} at {live.endpoint.base_url} answered no "
+                           f"held-out query (errors: {errs or 'none'}); is it reachable?")
+        answers = [task.extract(done[prompt_hash(i.prompt)]) if prompt_hash(i.prompt) in done
+                   else None for i in items]
+        self._teacher[cache_key] = answers
+        return answers
+
+    def base_scores(self, task_key: str, student_key: str, seed: int) -> list[float]:
+        """The student recipe trained on no teacher data, scored on held-out (cached)."""
+        cache_key = (task_key, student_key, seed)
+        if cache_key not in self._base:
+            task = self.task(task_key, seed)
+            spec = self.sc.students[student_key]
+            student = STUDENTS.get(spec.name)(**spec.params)
+            student.fit([], seed)
+            items = task.split("heldout")
+            preds = student.predict([i.prompt for i in items], task.max_answer_tokens)
+            self._base[cache_key] = [task.score(task.extract(p), i)
+                                     for p, i in zip(preds, items, strict=True)]
+        return self._base[cache_key]
+
+    # -- one cell ---------------------------------------------------------------------------
+
+    def run_cell(self, cell: Cell) -> CellRecord:
+        t0 = time.time()
+        common = self._common(cell)
+        if cell.endpoint in self._skipped:
+            return CellRecord(status="skipped", error=self._skipped[cell.endpoint], **common)
+        try:
+            return self._measure(cell, common, t0)
+        except RunError:
+            raise
+        except Exception as exc:  # a broken cell is recorded, never crashes the run
+            msg = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            return CellRecord(status="error", error=msg, wall_s=time.time() - t0, **common)
+
+    def _common(self, cell: Cell) -> dict[str, Any]:
+        ep = self.sc.endpoints[cell.endpoint]
+        defenses = [d.name for d in ep.defenses] if isinstance(ep, ReferenceEndpoint) else []
+        return dict(
+            run_id=self.run_id, cell_id=cell.id, endpoint=cell.endpoint,
+            profile=cell.endpoint, defenses=defenses, model=ep.model,
+            task=cell.task, attack=cell.attack,
+            attack_params=dict(self.sc.attacks[cell.attack].params),
+            student=cell.student, student_params=dict(self.sc.students[cell.student].params),
+            budget=cell.budget.model_dump(exclude_none=True), budget_label=cell.budget.label(),
+            seed=cell.seed,
+            provenance=provenance(self.sc.name, str(self.path), self.hash),
+        )
+
+    def _measure(self, cell: Cell, common: dict[str, Any], t0: float) -> CellRecord:
+        task = self.task(cell.task, cell.seed)
+        items = task.split("heldout")
+        teacher = self.teacher_answers(cell.endpoint, cell.task, cell.seed)
+        base = self.base_scores(cell.task, cell.student, cell.seed)
+
+        # 1. the campaign
+        ta = time.time()
+        harvest_path = self.run_dir / "harvest" / f"{cell.slug}.jsonl"
+        stop_reason, oracle_stats = self._campaign(cell, task, harvest_path)
+        attack_s = time.time() - ta
+        entries = HarvestLog.read(harvest_path)
+        got = sorted(pairs(entries), key=lambda e: e.index)
+        heldout_hashes = {prompt_hash(i.prompt) for i in items}
+        leaked = [e.index for e in got if e.request.prompt_hash in heldout_hashes]
+        if leaked:
+            raise RunError(f"cell {cell.id}: attack sent held-out prompts (query {leaked[0]})")
+
+        # 2. the student
+        spec = self.sc.students[cell.student]
+        student = STUDENTS.get(spec.name)(**spec.params)
+        self.progress.status(f"{cell.id}: training {spec.name} on {len(got)} pairs")
+        fit = student.fit([_pair(e) for e in got], cell.seed)
+
+        # 3. scoring
+        te = time.time()
+        preds = student.predict([i.prompt for i in items], task.max_answer_tokens)
+        student_ans = [task.extract(p) for p in preds]
+        s_scores = [task.score(a, i) for a, i in zip(student_ans, items, strict=True)]
+        t_scores = [task.score(a, i) for a, i in zip(teacher, items, strict=True)]
+        fid = [float(t is not None and s == t) for s, t in zip(student_ans, teacher, strict=True)]
+        eval_s = time.time() - te
+        interval = bootstrap_transfer(t_scores, base, s_scores, seed=cell.seed)
+        spent = oracle_stats.spent
+        n = len(items)
+        return CellRecord(
+            status="ok", **common,
+            n_heldout=n,
+            teacher_score=sum(t_scores) / n, base_score=sum(base) / n,
+            student_score=sum(s_scores) / n, transfer=interval, fidelity=sum(fid) / n,
+            items=ItemScores(teacher=t_scores, base=base, student=s_scores, fidelity=fid),
+            queries=spent.queries, failed_queries=sum(oracle_stats.errors.values()),
+            input_tokens=spent.input_tokens, output_tokens=spent.output_tokens,
+            tokens_estimated=any(e.tokens_estimated for e in got),
+            cost_usd=spent.usd, harvest_pairs=len(got), errors_by_type=dict(oracle_stats.errors),
+            stop_reason=stop_reason,
+            wall_s=time.time() - t0, attack_s=attack_s, train_s=fit.train_s, eval_s=eval_s,
+            harvest_path=str(harvest_path.relative_to(self.run_dir)),
+        )
+
+    def _campaign(self, cell: Cell, task: Task, harvest_path: Path) -> tuple[str, Any]:
+        live = self._live[cell.endpoint]
+        spec = self.sc.attacks[cell.attack]
+        keys = live.attacker_keys[: spec.keys]
+        log = HarvestLog(harvest_path)
+        total = cell.budget.queries
+        self.progress.start_cell(cell.id, total)
+        oracle = Oracle(
+            live.endpoint, keys, cell.budget, log, prices=live.prices,
+            concurrency=spec.concurrency, seed=cell.seed,
+            requests_per_minute=live.rpm, tokens_per_minute=live.tpm,
+            on_progress=self.progress.spent, run_id=self.run_id, cell_id=cell.id,
+            attack=spec.name,
+        )
+        attack = ATTACKS.get(spec.name)(**spec.params)
+        ctx = AttackContext(
+            oracle=oracle, pool=[i.prompt for i in task.split("attack_pool")], task=task.name,
+            max_tokens=task.max_answer_tokens,
+            rng=random.Random(f"{cell.seed}/{cell.attack}/{cell.task}"), params=dict(spec.params),
+        )
+
+        async def go() -> str:
+            try:
+                return await attack.run(ctx)
+            finally:
+                await oracle.aclose()
+
+        stop = asyncio.run(go())
+        if oracle.fatal_error is not None and oracle.stats().answers == 0:
+            raise RunError(f"endpoint {cell.endpoint!r}: {oracle.fatal_error.message} "
+                           f"({oracle.fatal_error.error_type}; check the API key)")
+        return stop, oracle.stats()
+
+    # -- gates ------------------------------------------------------------------------------
+
+    def check_gates(self, record: CellRecord) -> list[str]:
+        out = []
+        coords: dict[str, object] = {
+            "endpoint": record.endpoint, "task": record.task, "attack": record.attack,
+            "student": record.student, "budget": record.budget_label, "seed": record.seed,
+        }
+        for gate in self.sc.gates:
+            if any(str(coords.get(k)) != str(v) for k, v in gate.where.items()):
+                continue
+            if record.status != "ok":
+                continue
+            value = (record.transfer.value if gate.metric == "transfer" and record.transfer
+                     else getattr(record, gate.metric))
+            if value is None:
+                continue
+            if gate.min is not None and value < gate.min:
+                out.append(f"{record.cell_id}: {gate.metric} {value:.3f} < min {gate.min}")
+            if gate.max is not None and value > gate.max:
+                out.append(f"{record.cell_id}: {gate.metric} {value:.3f} > max {gate.max}")
+        return out
+
+
+def grid(sc: Scenario) -> list[Cell]:
+    """Every endpoint x task x attack x budget (smallest first) x student x seed."""
+    return [
+        Cell(e, t, a, b, s, seed)
+        for e in sc.endpoints for t in sc.tasks for a in sc.attacks
+        for b in sorted(sc.budgets, key=_budget_size) for s in sc.students for seed in sc.seeds
+    ]
+
+
+def _budget_size(b: Budget) -> tuple[float, float, float]:
+    return (b.queries or 0, b.tokens or 0, b.usd or 0)
+
+
+def _pair(e: ResponseEntry) -> TrainPair:
+    top = None
+    if e.response.logprobs:
+        top = [[(t.token, t.logprob) for t in tok.top] or [(tok.token, tok.logprob)]
+               for tok in e.response.logprobs]
+    return TrainPair(prompt=e.request.prompt, response=e.response.text, top_logprobs=top)
+
+
+def _build_stack(ep: ReferenceEndpoint, name: str, path: Path, run_dir: Path) -> Any:
+    from extractbench.defenses import DEFENSES, AuditLog, DefenseStack
+    from extractbench.registry import UnknownNameError
+
+    if not ep.defenses:
+        return None
+    audit = AuditLog(run_dir / "audit" / f"{name}.jsonl")
+    stages = []
+    for i, d in enumerate(ep.defenses):
+        try:
+            factory = DEFENSES.get(d.name)
+        except UnknownNameError as exc:
+            raise RunError(f"{path}: endpoints.{name}.defenses.{i}.name: {exc}") from None
+        try:
+            stages.append(factory(**d.params))
+        except (TypeError, ValueError) as exc:
+            raise RunError(f"{path}: endpoints.{name}.defenses.{i}.params: {exc}") from None
+    return DefenseStack(stages, audit)
+
+
+def iter_run(runner: Runner, cells: list[Cell],
+             on_record: Callable[[CellRecord], None] | None = None) -> Iterator[CellRecord]:
+    """Run cells in order, appending each record to the run's records.jsonl."""
+    records_path = runner.run_dir / "records.jsonl"
+    for cell in cells:
+        record = runner.run_cell(cell)
+        with records_path.open("a", encoding="utf-8") as f:
+            f.write(record.model_dump_json() + "\n")
+        runner.progress.cell_done(record)
+        if on_record is not None:
+            on_record(record)
+        yield record
+
+
+def run_scenario(sc: Scenario, path: Path, results_dir: Path, run_id: str | None = None,
+                 only: str | None = None, progress: bool = True,
+                 fail_fast: bool = False) -> RunResult:
+    """Run every cell (or those whose id contains ``only``) and return the records."""
+    with Progress(enabled=progress) as prog:
+        runner = Runner(sc, path, results_dir, run_id, prog)
+        cells = [c for c in runner.cells() if only is None or only in c.id]
+        if not cells:
+            raise RunError(f"{path}: no cell id contains {only!r}")
+        prog.start_run(len(cells))
+        records: list[CellRecord] = []
+        failures: list[str] = []
+        with runner:
+            for record in iter_run(runner, cells):
+                records.append(record)
+                failures.extend(runner.check_gates(record))
+                if fail_fast and (record.status == "error" or failures):
+                    break
+        return RunResult(runner.run_dir, records, failures)

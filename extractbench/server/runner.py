@@ -1,0 +1,98 @@
+"""Running the app: in a background thread on a free loopback port, or in the foreground."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from types import TracebackType
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+
+
+class RunningServer:
+    """A uvicorn server for ``app`` in a background thread; a context manager.
+
+    ``port=0`` picks a free port; :attr:`port` is the actual one. Point the OpenAI SDK at
+    :attr:`openai_base_url` and the Anthropic SDK at :attr:`anthropic_base_url`.
+    """
+
+    def __init__(
+        self, app: FastAPI, host: str = "127.0.0.1", port: int = 0, timeout: float = 10.0
+    ) -> None:
+        self.app = app
+        self.host = host
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind((host, port))
+        self.port: int = self._sock.getsockname()[1]
+        config = uvicorn.Config(
+            app, log_config=None, log_level="warning", access_log=False, lifespan="off"
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._sock]},
+            name=f"extractbench-server-{self.port}", daemon=True,
+        )
+        self._timeout = timeout
+        self._started = False
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def openai_base_url(self) -> str:
+        """For ``openai.OpenAI(base_url=...)``: the SDK appends ``/chat/completions``."""
+        return f"{self.base_url}/v1"
+
+    @property
+    def anthropic_base_url(self) -> str:
+        """For ``anthropic.Anthropic(base_url=...)``: the SDK appends ``/v1/messages``."""
+        return self.base_url
+
+    def start(self) -> RunningServer:
+        """Start serving and wait until the server answers HTTP."""
+        if self._started:
+            return self
+        self._started = True
+        self._thread.start()
+        deadline = time.monotonic() + self._timeout
+        while time.monotonic() < deadline:
+            if not self._thread.is_alive():
+                self.stop()
+                raise RuntimeError(f"server on {self.base_url} exited while starting")
+            if self._server.started:
+                try:
+                    httpx.get(f"{self.base_url}/v1/models", timeout=1.0)
+                    return self
+                except httpx.TransportError:
+                    pass
+            time.sleep(0.01)
+        self.stop()
+        raise TimeoutError(f"server on {self.base_url} did not answer in {self._timeout:.0f} s")
+
+    def stop(self) -> None:
+        """Stop serving and release the port."""
+        self._server.should_exit = True
+        if self._thread.is_alive():
+            self._thread.join(timeout=self._timeout)
+        self._sock.close()
+
+    def __enter__(self) -> RunningServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def serve_forever(app: FastAPI, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serve ``app`` in the foreground until interrupted (no access log: keys stay out)."""
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)

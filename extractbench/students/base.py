@@ -1,0 +1,41 @@
+"""What a student is: a learner trained on a harvest that answers held-out prompts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from extractbench.registry import Registry
+
+
+@dataclass(frozen=True)
+class TrainPair:
+    """One harvested prompt -> response (with the endpoint's token logprobs when it gave them:
+    per response token, a list of (token, logprob) alternatives, best first)."""
+
+    prompt: str
+    response: str
+    top_logprobs: list[list[tuple[str, float]]] | None = None
+
+
+@dataclass(frozen=True)
+class FitReport:
+    train_s: float
+    steps: int
+    examples: int
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class Student(Protocol):
+    """Trained from scratch on a harvest; predicts response text for prompts."""
+
+    def fit(self, pairs: list[TrainPair], seed: int) -> FitReport: ...
+
+    def predict(self, prompts: list[str], max_tokens: int) -> list[str]: ...
+
+
+class StudentFactory(Protocol):
+    def __call__(self, **params: Any) -> Student: ...
+
+
+STUDENTS: Registry[StudentFactory] = Registry("student", ("extractbench.students.tinylm",))
