@@ -36,8 +36,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
             print(f"{file}: endpoints.{name}.api_key_env: environment variable {var} is not set "
                   f"(export {var}=... to run this endpoint; its cells will be skipped)",
                   file=sys.stderr)
-        n = (len(sc.endpoints) * len(sc.tasks) * len(sc.attacks) * len(sc.budgets)
-             * len(sc.students) * len(sc.seeds))
+        from extractbench.runner import grid
+
+        n = len(grid(sc))
         print(f"{file}: ok ({n} cells)")
     return status
 

@@ -86,6 +86,29 @@ class CellRecord(BaseModel):
     fidelity: float | None = None
     items: ItemScores | None = None
 
+    # the defender's side (DESIGN.md "Metrics": utility, detection, attribution)
+    defended_score: float | None = Field(
+        default=None, description="held-out score of the defended profile as a benign user sees it"
+    )
+    utility: float | None = Field(default=None, description="defended_score / teacher_score")
+    benign_queries: int = Field(default=0, description="benign-* requests sent during the cell")
+    benign_keys: int = 0
+    benign_flagged_keys: int = 0
+    fpr: float | None = Field(default=None, description="flagged benign keys / benign keys")
+    flagged_at: int | None = Field(
+        default=None, description="attacker query index of the first flag, or None"
+    )
+    flag_reason: str | None = None
+    transfer_at_flag: Interval | None = Field(
+        default=None, description="transfer of a student trained only on pre-flag harvest"
+    )
+    watermark_z: float | None = Field(default=None, description="z on the student's outputs")
+    watermark_p: float | None = None
+    watermark_control_z: float | None = Field(
+        default=None, description="z on a control student trained on unwatermarked outputs"
+    )
+    watermark_control_p: float | None = None
+
     # what the campaign spent (as charged by the oracle)
     queries: int = 0
     failed_queries: int = 0

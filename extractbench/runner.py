@@ -29,6 +29,7 @@ from extractbench.progress import Progress
 from extractbench.provenance import provenance
 from extractbench.records import CellRecord, ItemScores
 from extractbench.scenario import (
+    Grid,
     ReferenceEndpoint,
     RemoteEndpoint,
     Scenario,
@@ -394,12 +395,26 @@ class Runner:
 
 
 def grid(sc: Scenario) -> list[Cell]:
-    """Every endpoint x task x attack x budget (smallest first) x student x seed."""
-    return [
-        Cell(e, t, a, b, s, seed)
-        for e in sc.endpoints for t in sc.tasks for a in sc.attacks
-        for b in sorted(sc.budgets, key=_budget_size) for s in sc.students for seed in sc.seeds
-    ]
+    """The scenario's cells: the union of its grids (default: the full cross product of
+    endpoints x tasks x attacks x budgets x students x seeds), budgets smallest first."""
+    budgets = sorted(sc.budgets, key=_budget_size)
+    cells: dict[str, Cell] = {}
+    for g in sc.grids or [Grid()]:
+        def pick(section: str, names: list[Any], g: Grid = g) -> list[Any]:
+            chosen = getattr(g, section)
+            return [n for n in names if chosen is None or n in chosen]
+
+        for e in pick("endpoints", list(sc.endpoints)):
+            for t in pick("tasks", list(sc.tasks)):
+                for a in pick("attacks", list(sc.attacks)):
+                    for b in budgets:
+                        if g.budgets is not None and b.label() not in g.budgets:
+                            continue
+                        for s in pick("students", list(sc.students)):
+                            for seed in pick("seeds", list(sc.seeds)):
+                                cell = Cell(e, t, a, b, s, seed)
+                                cells.setdefault(cell.id, cell)
+    return list(cells.values())
 
 
 def _budget_size(b: Budget) -> tuple[float, float, float]:

@@ -108,6 +108,19 @@ class Gate(_Model):
         return self
 
 
+class Grid(_Model):
+    """A sub-grid: names chosen from the scenario's sections (omitted = all of that section).
+    Lets one scenario measure e.g. every family with one attack and every attack on one
+    family without paying for the full cross product."""
+
+    endpoints: list[str] | None = None
+    tasks: list[str] | None = None
+    attacks: list[str] | None = None
+    budgets: list[str] | None = Field(default=None, description="budget labels, e.g. q300")
+    students: list[str] | None = None
+    seeds: list[int] | None = None
+
+
 class Scenario(_Model):
     """A benchmark grid: every endpoint x task x attack x budget x student x seed is a cell."""
 
@@ -120,10 +133,31 @@ class Scenario(_Model):
     budgets: list[Budget] = Field(min_length=1)
     students: dict[str, StudentSpec] = Field(min_length=1)
     seeds: list[int] = Field(default=[0], min_length=1)
+    grids: list[Grid] | None = Field(
+        default=None, description="union of sub-grids to run; default: the full cross product"
+    )
     gates: list[Gate] = Field(default_factory=list)
     max_usd: float | None = Field(
         default=None, gt=0, description="refuse to start when the worst-case cost exceeds this"
     )
+
+
+    @model_validator(mode="after")
+    def _grid_names(self) -> Scenario:
+        labels = [b.label() for b in self.budgets]
+        if len(set(labels)) != len(labels):
+            raise ValueError("budgets: two budgets have the same label; remove the duplicate")
+        for i, g in enumerate(self.grids or []):
+            for section, known in (("endpoints", self.endpoints), ("tasks", self.tasks),
+                                   ("attacks", self.attacks), ("students", self.students),
+                                   ("budgets", labels), ("seeds", self.seeds)):
+                for name in getattr(g, section) or []:
+                    if name not in known:
+                        raise ValueError(
+                            f"grids.{i}.{section}: {name!r} is not in {section} "
+                            f"(known: {', '.join(str(k) for k in known)})"
+                        )
+        return self
 
 
 class ScenarioError(Exception):
