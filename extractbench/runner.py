@@ -161,40 +161,61 @@ class Runner:
                     eval_key=("evaluator", secret), prices=ep.prices,
                     rpm=ep.rate_limits.requests_per_minute, tpm=ep.rate_limits.tokens_per_minute,
                 )
+                _preflight(name, ep.base_url)
                 self._live[name] = live
                 self._upstream[name] = live
                 continue
             assert isinstance(ep, ReferenceEndpoint)
-            if ep.model not in served:
-                try:
-                    served[ep.model] = ServedModel(ep.model, load_reference(ep.model))
-                except (KeyError, FileNotFoundError) as exc:
-                    raise RunError(f"{self.path}: endpoints.{name}.model: {exc.args[0]}") from None
+            names = self._reference_models(name, ep)
+            for m in names:
+                if m not in served:
+                    try:
+                        served[m] = ServedModel(m, load_reference(m))
+                    except (KeyError, FileNotFoundError) as exc:
+                        raise RunError(f"{self.path}: endpoints.{name}.model: {exc.args[0]}"
+                                       ) from None
             stack = _build_stack(ep, name, self.path, self.run_dir)
             keys = dict((secret, kid) for kid, secret in [*attacker, evaluator])
-            app = create_app({ep.model: served[ep.model]}, keys, stack)
+            app = create_app({m: served[m] for m in names}, keys, stack)
             server = self._stack.enter_context(RunningServer(app))
             base = server.openai_base_url if ep.api == "openai" else server.anthropic_base_url
-            self._live[name] = _Live(Endpoint(api=ep.api, base_url=base, model=ep.model),
+            self._live[name] = _Live(Endpoint(api=ep.api, base_url=base, model=names[0]),
                                      attacker_keys=attacker, eval_key=evaluator, prices=ep.prices)
             if not ep.defenses:
                 self._upstream[name] = self._live[name]
-        # defended reference endpoints are scored against the same model undefended
+        # defended reference endpoints are scored against the same models undefended
         for name, ep in self.sc.endpoints.items():
             if isinstance(ep, ReferenceEndpoint) and name not in self._upstream:
+                names = self._reference_models(name, ep)
                 same = [n for n, e in self.sc.endpoints.items() if n in self._upstream
-                        and isinstance(e, ReferenceEndpoint) and e.model == ep.model
-                        and e.api == ep.api]
+                        and isinstance(e, ReferenceEndpoint) and e.api == ep.api
+                        and set(names) <= set(self._reference_models(n, e))]
                 if same:
                     self._upstream[name] = self._upstream[same[0]]
                     continue
                 keys = {evaluator[1]: evaluator[0]}
-                app = create_app({ep.model: served[ep.model]}, keys, None)
+                app = create_app({m: served[m] for m in names}, keys, None)
                 server = self._stack.enter_context(RunningServer(app))
                 base = server.openai_base_url if ep.api == "openai" else server.anthropic_base_url
-                self._upstream[name] = _Live(Endpoint(api=ep.api, base_url=base, model=ep.model),
+                self._upstream[name] = _Live(Endpoint(api=ep.api, base_url=base, model=names[0]),
                                              attacker_keys=[], eval_key=evaluator,
                                              prices=ep.prices)
+
+    def _reference_models(self, name: str, ep: ReferenceEndpoint) -> list[str]:
+        """Models a reference endpoint serves: its `model`, or each task's own teacher."""
+        if ep.model is not None:
+            return [ep.model]
+        return sorted({self.model_for(name, t) for t in self.sc.tasks})
+
+    def model_for(self, endpoint: str, task_key: str) -> str:
+        """The model a cell queries: the endpoint's, or the task family's reference teacher."""
+        ep = self.sc.endpoints[endpoint]
+        if ep.model is not None:
+            return ep.model
+        return str(getattr(self.task(task_key, self.sc.seeds[0]), "reference_model", "arith-ref"))
+
+    def _endpoint(self, live: _Live, endpoint: str, task_key: str) -> Endpoint:
+        return live.endpoint.model_copy(update={"model": self.model_for(endpoint, task_key)})
 
     # -- shared per-cell inputs -------------------------------------------------------------
 
@@ -215,7 +236,8 @@ class Runner:
         task = self.task(task_key, seed)
         items = task.split("heldout")
         log = HarvestLog(self.run_dir / "eval" / f"teacher__{endpoint}__{task_key}__s{seed}.jsonl")
-        oracle = Oracle(live.endpoint, [live.eval_key], Budget(queries=len(items)), log,
+        oracle = Oracle(self._endpoint(live, endpoint, task_key), [live.eval_key],
+                        Budget(queries=3 * len(items)), log,
                         prices=live.prices, concurrency=8, seed=seed,
                         requests_per_minute=live.rpm, tokens_per_minute=live.tpm,
                         run_id=self.run_id, cell_id=f"teacher/{endpoint}/{task_key}/s{seed}",
@@ -278,7 +300,8 @@ class Runner:
         defenses = [d.name for d in ep.defenses] if isinstance(ep, ReferenceEndpoint) else []
         return dict(
             run_id=self.run_id, cell_id=cell.id, endpoint=cell.endpoint,
-            profile=cell.endpoint, defenses=defenses, model=ep.model,
+            profile=cell.endpoint, defenses=defenses,
+            model=self.model_for(cell.endpoint, cell.task),
             task=cell.task, attack=cell.attack,
             attack_params=dict(self.sc.attacks[cell.attack].params),
             student=cell.student, student_params=dict(self.sc.students[cell.student].params),
@@ -345,7 +368,8 @@ class Runner:
         total = cell.budget.queries
         self.progress.start_cell(cell.id, total)
         oracle = Oracle(
-            live.endpoint, keys, cell.budget, log, prices=live.prices,
+            self._endpoint(live, cell.endpoint, cell.task), keys, cell.budget, log,
+            prices=live.prices,
             concurrency=spec.concurrency, seed=cell.seed,
             requests_per_minute=live.rpm, tokens_per_minute=live.tpm,
             on_progress=self.progress.spent, run_id=self.run_id, cell_id=cell.id,
@@ -415,6 +439,18 @@ def grid(sc: Scenario) -> list[Cell]:
                                 cell = Cell(e, t, a, b, s, seed)
                                 cells.setdefault(cell.id, cell)
     return list(cells.values())
+
+
+def _preflight(name: str, base_url: str) -> None:
+    """Fail fast, in one line, when a remote endpoint cannot be reached at all."""
+    import httpx
+
+    try:
+        httpx.get(base_url, timeout=10.0)
+    except httpx.HTTPError as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise RunError(f"endpoint {name!r} at {base_url} is unreachable ({reason}); "
+                       "check base_url and the network") from None
 
 
 def _budget_size(b: Budget) -> tuple[float, float, float]:

@@ -43,7 +43,10 @@ class ReferenceEndpoint(_Model):
     """The embedded reference endpoint: a local HTTP server with a reference teacher."""
 
     kind: Literal["reference"] = "reference"
-    model: str = Field(default="arith-ref", description="reference model name to serve")
+    model: str | None = Field(
+        default=None,
+        description="reference model to serve; default: each task family's own teacher",
+    )
     defenses: list[DefenseSpec] = Field(
         default_factory=list, description="ordered defense stack; empty = undefended"
     )

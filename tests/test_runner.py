@@ -1,0 +1,128 @@
+"""End to end: a tiny scenario against the real reference endpoint with the shipped teacher,
+a real campaign through the SDK, a real (tiny) student, real scoring."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from extractbench.harvest import HarvestLog, pairs
+from extractbench.reference import model_path
+from extractbench.runner import RunError, Runner, run_scenario
+from extractbench.scenario import load_scenario
+from extractbench.server import RunningServer, ServedModel, create_app
+from extractbench.tasks import TASKS, prompt_hash
+
+pytestmark = pytest.mark.skipif(not model_path("arith-ref").exists(),
+                                reason="reference weights missing (extractbench train-reference)")
+
+TINY = """
+version: 1
+name: tiny
+endpoints:
+  ref: {kind: reference, model: arith-ref}
+tasks:
+  arith: {family: arithmetic, params: {digits: 2, ops: ["+"]}, attack_pool: 80, heldout: 40,
+          benign: 10}
+attacks:
+  rp: {name: random-pool}
+budgets: [{queries: 5}, {queries: 30}]
+students:
+  s: {name: tinylm, params: {d_model: 32, n_layers: 1, min_steps: 10, max_steps: 10}}
+seeds: [3]
+gates:
+  - {metric: teacher_score, min: 0.9}
+"""
+
+
+def _scenario(tmp_path: Path, text: str = TINY) -> Path:
+    p = tmp_path / "tiny.yaml"
+    p.write_text(text)
+    return p
+
+
+def _metrics(run_dir: Path) -> list[dict[str, object]]:
+    keep = ("cell_id", "teacher_score", "base_score", "student_score", "transfer", "fidelity",
+            "queries", "input_tokens", "output_tokens", "items", "harvest_pairs")
+    rows = [json.loads(line) for line in (run_dir / "records.jsonl").read_text().splitlines()]
+    return [{k: r[k] for k in keep} for r in rows]
+
+
+def test_run_end_to_end_and_reproducible(tmp_path: Path) -> None:
+    path = _scenario(tmp_path)
+    sc = load_scenario(path)
+    first = run_scenario(sc, path, tmp_path / "results", run_id="a", progress=False)
+    assert [r.status for r in first.records] == ["ok", "ok"], [r.error for r in first.records]
+    assert not first.gate_failures
+    for r in first.records:
+        assert r.teacher_score is not None and r.teacher_score >= 0.9
+        assert r.queries <= r.budget["queries"]
+        assert r.harvest_pairs == r.queries  # the undefended endpoint answers every query
+        assert r.transfer is not None and r.transfer.low <= r.transfer.value <= r.transfer.high
+        assert r.provenance.scenario_hash and r.provenance.git_sha
+        assert r.provenance.package_versions["torch"].startswith("2.")
+
+    # held-out prompts were never sent by the attack (checked by hash on the harvest log)
+    task = TASKS.get("arithmetic")(3, {"attack_pool": 80, "heldout": 40, "benign": 10},
+                                   digits=2, ops=["+"])
+    heldout = {prompt_hash(i.prompt) for i in task.split("heldout")}
+    for r in first.records:
+        assert r.harvest_path is not None
+        sent = {e.request.prompt_hash for e in pairs(HarvestLog.read(first.run_dir /
+                                                                     r.harvest_path))}
+        assert sent and not sent & heldout
+
+    second = run_scenario(sc, path, tmp_path / "results", run_id="b", progress=False)
+    assert _metrics(first.run_dir) == _metrics(second.run_dir)
+
+
+def test_gate_failure_is_reported(tmp_path: Path) -> None:
+    path = _scenario(tmp_path, TINY.replace("teacher_score, min: 0.9",
+                                            "student_score, min: 0.99"))
+    result = run_scenario(load_scenario(path), path, tmp_path / "r", only="q5",
+                          progress=False)
+    assert len(result.records) == 1
+    assert result.gate_failures and "student_score" in result.gate_failures[0]
+
+
+REMOTE = TINY.replace(
+    "  ref: {kind: reference, model: arith-ref}",
+    "  vendor: {kind: remote, api: openai, base_url: 'BASE', model: arith-ref, "
+    "api_key_env: EB_TEST_VENDOR_KEY}",
+)
+
+
+def test_wrong_api_key_is_one_clear_error(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from extractbench.reference import load_reference
+
+    app = create_app({"arith-ref": ServedModel("arith-ref", load_reference("arith-ref"))},
+                     {"sk-right-key-123": "user"})
+    with RunningServer(app) as server:
+        path = _scenario(tmp_path, REMOTE.replace("BASE", server.openai_base_url))
+        monkeypatch.setenv("EB_TEST_VENDOR_KEY", "sk-wrong-key-456")
+        with pytest.raises(RunError) as err:
+            run_scenario(load_scenario(path), path, tmp_path / "r", progress=False)
+    msg = str(err.value)
+    assert "vendor" in msg and "API key" in msg and "\n" not in msg
+    assert "sk-wrong-key-456" not in msg
+
+
+def test_unreachable_endpoint_is_one_clear_error(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _scenario(tmp_path, REMOTE.replace("BASE", "http://127.0.0.1:9/v1"))
+    monkeypatch.setenv("EB_TEST_VENDOR_KEY", "sk-x")
+    with pytest.raises(RunError, match="unreachable"):
+        run_scenario(load_scenario(path), path, tmp_path / "r", progress=False)
+
+
+def test_missing_key_skips_remote_cells(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _scenario(tmp_path, REMOTE.replace("BASE", "http://127.0.0.1:9/v1"))
+    monkeypatch.delenv("EB_TEST_VENDOR_KEY", raising=False)
+    sc = load_scenario(path)
+    with Runner(sc, path, tmp_path / "r") as runner:
+        records = [runner.run_cell(c) for c in runner.cells()]
+    assert {r.status for r in records} == {"skipped"}
+    assert all("EB_TEST_VENDOR_KEY" in (r.error or "") for r in records)
