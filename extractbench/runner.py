@@ -18,7 +18,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from attacks import ATTACKS, AttackContext
 from extractbench.budget import Budget
@@ -39,6 +39,8 @@ from extractbench.scenario import (
 from extractbench.stats import bootstrap_transfer
 from extractbench.students import STUDENTS, TrainPair
 from extractbench.tasks import TASKS, Task, prompt_hash
+
+T = TypeVar("T")
 
 
 class RunError(Exception):
@@ -252,7 +254,7 @@ class Runner:
             finally:
                 await oracle.aclose()
 
-        asyncio.run(go())
+        _serving_threads(lambda: asyncio.run(go()))
         if oracle.fatal_error is not None:
             raise RunError(f"endpoint {endpoint!r}: {oracle.fatal_error.message} "
                            f"({oracle.fatal_error.error_type}; check the API key)")
@@ -388,7 +390,7 @@ class Runner:
             finally:
                 await oracle.aclose()
 
-        stop = asyncio.run(go())
+        stop = _serving_threads(lambda: asyncio.run(go()))
         if oracle.fatal_error is not None and oracle.stats().answers == 0:
             raise RunError(f"endpoint {cell.endpoint!r}: {oracle.fatal_error.message} "
                            f"({oracle.fatal_error.error_type}; check the API key)")
@@ -439,6 +441,19 @@ def grid(sc: Scenario) -> list[Cell]:
                                 cell = Cell(e, t, a, b, s, seed)
                                 cells.setdefault(cell.id, cell)
     return list(cells.values())
+
+
+def _serving_threads(fn: Callable[[], T]) -> T:
+    """Run ``fn`` with one torch thread: the in-process reference server answers many tiny
+    requests, for which thread hand-offs cost more than they save. Training gets them back."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return fn()
+    finally:
+        torch.set_num_threads(before)
 
 
 def _preflight(name: str, base_url: str) -> None:
