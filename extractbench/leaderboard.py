@@ -4,7 +4,8 @@ Per profile (and per task when asked), for each budget ordered by size: the wors
 transfer, i.e. the max over attacks (and student recipes) of the seed-mean transfer, with that
 attack's CI and name. From that curve:
 
-- ``resistance = 1 - worst-case transfer at the largest budget`` (CI: ``1 - high, 1 - low``);
+- ``resistance = 1 - worst-case transfer at the largest budget`` (CI: ``1 - high, 1 - low`` of
+  that attack's transfer CI);
 - ``auc``: area under worst-case transfer vs ``log10(queries)`` (trapezoid), divided by the
   log-range of the budgets so it is in transfer units (a single budget gives its transfer);
 - ``q50_queries`` / ``q50_usd``: what the worst-case attacker needed to reach 50% transfer,
@@ -14,18 +15,35 @@ attack's CI and name. From that curve:
 The x of a budget is its query limit, or the queries actually spent when the budget is in
 tokens or dollars (same for dollars: the dollar limit, or the dollars spent).
 
-Ranks sort by resistance, highest first; a profile whose resistance CI overlaps that of the
-first profile of the tie group above it (usually its upper neighbour) shares that rank, shown
-as ``=2``. Skipped and failed cells are listed
-with their reason and never counted as numbers.
+The CIs of ``auc`` and ``q50_*`` come from one bootstrap of the whole worst-case curve: each
+replicate resamples held-out items (one draw per held-out set, shared by every cell scored on
+it, so budgets stay correlated as they are in the data) and seeds, recomputes every cell's
+transfer, takes the max over attacks per budget, and recomputes the area and the crossing. A
+replicate that never reaches 50% counts as ``inf``, so a bound can be "not reached". Cells
+without per-item scores enter as normal draws matching their recorded interval.
+
+The defender's side, when records carry it (``None`` fields are absent, never zero):
+``utility`` (defended / teacher held-out score, CI over held-out items), ``fpr`` (flagged
+benign keys / benign keys, pooled over the profile's cells, CI over keys), and for the
+worst-case attacker at the largest budget: ``flagged_at`` (mean query index over the seeds it
+was flagged in), ``flagged_frac``, ``transfer_at_flag`` and the watermark ``z`` next to its
+clean-control ``z``.
+
+Ranking that cannot be gamed by wrecking utility: profiles whose utility is at least
+``utility_threshold`` (default 0.9) are ranked by resistance, highest first; a profile whose
+resistance CI overlaps that of the first profile of the tie group above it shares that rank,
+shown as ``=2``. Profiles below the threshold, or with utility not measured while others have
+it, are listed after them, unranked, with the reason. When no profile has a utility, all are
+ranked and the report says so. Skipped and failed cells are listed with their reason and never
+counted as numbers.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -33,8 +51,17 @@ import pandas as pd
 
 from extractbench.records import CellRecord
 from extractbench.results import records_frame, seed_means
+from extractbench.stats import (
+    bootstrap_mean,
+    normal_replicates,
+    percentile_bounds,
+    transfer_replicates,
+    wilson_interval,
+)
 
 __all__ = [
+    "TARGET",
+    "UTILITY_THRESHOLD",
     "crossing",
     "leaderboard_frame",
     "log_auc",
@@ -46,10 +73,10 @@ __all__ = [
 TARGET = 0.5
 """The transfer level whose cost the leaderboard reports (``q50_*``)."""
 
-FloatArray = npt.NDArray[np.float64]
+UTILITY_THRESHOLD = 0.9
+"""Default minimum utility for a profile to be ranked."""
 
-# optional per-profile columns, shown when records carry them
-_PROFILE_EXTRAS = ("utility", "defended_score", "fpr")
+FloatArray = npt.NDArray[np.float64]
 
 
 def worst_case(curves: pd.DataFrame, by_task: bool = True) -> pd.DataFrame:
@@ -115,12 +142,17 @@ def log_auc(xs: npt.ArrayLike, ys: npt.ArrayLike) -> float:
     x, y = _clean_curve(xs, ys)
     if x.size == 0:
         return math.nan
+    return float(_auc_rows(x, y[None, :])[0])
+
+
+def _auc_rows(x: FloatArray, ys: FloatArray) -> FloatArray:
+    """:func:`log_auc` of each row of ``ys`` over the sorted, positive ``x``."""
     logx = np.log10(x)
     span = logx[-1] - logx[0]
     if x.size == 1 or span == 0:
-        return float(y.mean())
-    area = float(np.sum((logx[1:] - logx[:-1]) * (y[1:] + y[:-1]) / 2))
-    return area / float(span)
+        return np.asarray(ys.mean(axis=1), dtype=float)
+    area = ((logx[1:] - logx[:-1]) * (ys[:, 1:] + ys[:, :-1]) / 2).sum(axis=1)
+    return np.asarray(area / span, dtype=float)
 
 
 def crossing(
@@ -149,15 +181,32 @@ def crossing(
     i = int(hits[0])
     if i == 0:
         return "at_first_budget", [float(x[0]), *(float(e[0]) for e in extra)]
-    fraction = (target - y[i - 1]) / (y[i] - y[i - 1])
-    values = []
-    for series in (x, *extra):
-        a, b = float(series[i - 1]), float(series[i])
-        if a > 0 and b > 0:
-            values.append(10 ** (math.log10(a) + fraction * (math.log10(b) - math.log10(a))))
-        else:
-            values.append(a + fraction * (b - a))
-    return "interpolated", values
+    values = _crossing_rows([x, *extra], y[None, :], target)
+    return "interpolated", [float(v[0]) for v in values]
+
+
+def _crossing_rows(series: Sequence[FloatArray], ys: FloatArray,
+                   target: float) -> list[FloatArray]:
+    """Vectorised :func:`crossing` over the rows of ``ys``: for each series (x first), its
+    value where the row first reaches ``target``; ``inf`` for rows that never do."""
+    n = ys.shape[0]
+    hits = np.nan_to_num(ys, nan=-np.inf) >= target
+    reached = hits.any(axis=1)
+    i = np.where(reached, hits.argmax(axis=1), 0)
+    prev = np.maximum(i - 1, 0)
+    rows = np.arange(n)
+    y0, y1 = ys[rows, prev], ys[rows, i]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fraction = np.where(i > 0, (target - y0) / (y1 - y0), 0.0)
+    out = []
+    for values in series:
+        a, b = values[prev], values[i]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logged = 10 ** (np.log10(a) + fraction * (np.log10(b) - np.log10(a)))
+        linear = a + fraction * (b - a)
+        result = np.where((a > 0) & (b > 0), logged, linear)
+        out.append(np.where(reached, result, np.inf))
+    return out
 
 
 def rank_labels(lows: Sequence[float], highs: Sequence[float]) -> list[str]:
@@ -188,6 +237,255 @@ def _budget_order(wc: pd.DataFrame) -> list[str]:
     return [str(label) for label in order.sort_values(kind="stable").index]
 
 
+# ---------------------------------------------------------------- bootstrap of the curve
+
+
+def _nanmean(values: FloatArray, axis: int) -> FloatArray:
+    """Mean ignoring ``nan``; ``nan`` where a slice has no number (and no warning)."""
+    defined = ~np.isnan(values)
+    counts = defined.sum(axis=axis)
+    sums = np.where(defined, values, 0.0).sum(axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{str(k): v for k, v in row.items()} for row in frame.to_dict("records")]
+
+
+def _curve_replicates(rows: pd.DataFrame, winners: pd.DataFrame, labels: Sequence[str],
+                      n_boot: int, seed: int) -> FloatArray:
+    """``(n_boot, len(labels))`` bootstrap replicates of one profile's worst-case curve.
+
+    ``rows`` are the profile's ok cells (a cells frame, one row per seed) or its seed means;
+    ``winners`` the per-task worst case (:func:`worst_case` with ``by_task=True``): each
+    replicate follows the (attack, student) that achieved the worst case at each budget, as
+    the per-budget CIs do, rather than re-taking a max over noisy attacks (which would bias
+    the interval upward). Tasks are averaged per budget.
+    """
+    rng = np.random.default_rng(seed)
+    per_seed = "n_seeds" not in rows and "seed" in rows
+    chosen = {(str(w["task"]), str(w["attack"]), str(w["student"]), str(w["budget_label"]))
+              for w in _records(winners)}
+    cells = sorted(
+        (r for r in _records(rows) if (str(r["task"]), str(r["attack"]), str(r["student"]),
+                                       str(r["budget_label"])) in chosen),
+        key=lambda r: (str(r["task"]), str(r["attack"]), str(r["student"]),
+                       str(r["budget_label"]), int(r["seed"]) if per_seed else 0))
+    seeds = sorted({int(r["seed"]) for r in cells}) if per_seed else [0]
+    item_sets = sorted({(str(r["task"]), int(r["seed"]) if per_seed else 0,
+                         len(r["items"].teacher)) for r in cells
+                        if per_seed and r.get("items") is not None})
+    draws = {key: rng.integers(0, key[2], size=(n_boot, key[2])) for key in item_sets}
+    pick = rng.integers(0, len(seeds), size=(n_boot, len(seeds))) if len(seeds) > 1 else None
+
+    groups: dict[tuple[str, str, str, str], FloatArray] = {}
+    for r in cells:
+        label = str(r["budget_label"])
+        if label not in labels:
+            continue
+        s = int(r["seed"]) if per_seed else 0
+        items = r.get("items") if per_seed else None
+        if items is not None:
+            rep = transfer_replicates(items.teacher, items.base, items.student,
+                                      draws[(str(r["task"]), s, len(items.teacher))])
+        else:
+            rep = normal_replicates(_float(r.get("transfer")), _float(r.get("transfer_low")),
+                                    _float(r.get("transfer_high")), n_boot, rng)
+        key = (str(r["task"]), str(r["attack"]), str(r["student"]), label)
+        matrix = groups.setdefault(key, np.full((len(seeds), n_boot), np.nan))
+        matrix[seeds.index(s)] = rep
+
+    worst: dict[tuple[str, str], FloatArray] = {}
+    for (task, _attack, _student, label), matrix in groups.items():
+        if pick is None:
+            worst[(task, label)] = matrix[0]
+        else:  # resample seeds: the same draw for every cell of the profile
+            worst[(task, label)] = _nanmean(matrix[pick, np.arange(n_boot)[:, None]], axis=1)
+    tasks = sorted({task for task, _ in worst})
+    curve = np.full((n_boot, len(labels)), np.nan)
+    for j, label in enumerate(labels):
+        per_task = [worst[(t, label)] for t in tasks if (t, label) in worst]
+        if per_task:
+            curve[:, j] = _nanmean(np.vstack(per_task), axis=0)
+    return curve
+
+
+def _float(value: object) -> float:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.nan
+    return number
+
+
+def _curve_intervals(rows: pd.DataFrame, curves: pd.DataFrame, group: pd.DataFrame,
+                     n_boot: int, seed: int) -> dict[str, float]:
+    """CIs of ``auc`` and ``q50_*`` for one profile: ``rows`` its cells, ``curves`` their
+    seed means, ``group`` its worst-case curve."""
+    curve = group.dropna(subset=["transfer"])
+    curve = curve[pd.to_numeric(curve["x_queries"], errors="coerce") > 0]
+    curve = curve.sort_values("x_queries", kind="stable")
+    names = ("auc", "q50_queries", "q50_usd")
+    if curve.empty or n_boot < 1:
+        return {f"{n}_{b}": math.nan for n in names for b in ("low", "high")}
+    labels = [str(label) for label in curve["budget_label"]]
+    ys = _curve_replicates(rows, worst_case(curves, by_task=True), labels, n_boot, seed)
+    xq = curve["x_queries"].to_numpy(dtype=float)
+    xu = pd.to_numeric(curve["x_usd"], errors="coerce").to_numpy(dtype=float)
+    auc = _auc_rows(xq, ys)
+    q50, usd50 = _crossing_rows([xq, xu], ys, TARGET)
+    out: dict[str, float] = {}
+    out["auc_low"], out["auc_high"] = percentile_bounds(auc)
+    for name, reps in (("q50_queries", q50), ("q50_usd", usd50)):
+        out[f"{name}_low"], out[f"{name}_high"] = percentile_bounds(reps, keep_inf=True)
+    return out
+
+
+# ---------------------------------------------------------------- the defender's side
+
+
+def _numbers(frame: pd.DataFrame, column: str) -> FloatArray:
+    if column not in frame:
+        return np.array([], dtype=float)
+    values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+    return values[~np.isnan(values)]
+
+
+MIN_BOOTSTRAP = 3
+"""Fewest values (seeds) a plain mean gets a bootstrap CI from; with fewer, no CI is shown
+rather than a degenerate one."""
+
+
+def _mean_ci(values: FloatArray, n_boot: int, seed: int) -> tuple[float, float, float]:
+    """Mean of ``values`` with a bootstrap CI when there are at least ``MIN_BOOTSTRAP``."""
+    if values.size == 0:
+        return math.nan, math.nan, math.nan
+    if values.size < MIN_BOOTSTRAP or n_boot < 1:
+        return float(values.mean()), math.nan, math.nan
+    interval = bootstrap_mean(values, n_boot=n_boot, seed=seed)
+    return interval.value, interval.low, interval.high
+
+
+def _utility(cells: pd.DataFrame, n_boot: int, seed: int) -> dict[str, float]:
+    """Utility with a CI over held-out items.
+
+    One unit per (task, seed) held-out set (cells sharing it are averaged first, so a
+    utility copied onto every cell is not counted as many measurements); units are averaged.
+    With per-item defended scores (``items.defended``) the bootstrap resamples items jointly.
+    Without them, each replicate resamples the teacher's item scores and keeps a binomial
+    share ``utility`` of the teacher's correct answers: the model of a defense that degrades
+    answers and does not fix the teacher's mistakes (exact for utility 1: CI [1, 1]). A
+    utility above 1 falls back to an independent binomial draw of the defended score.
+    """
+    if "utility" not in cells or cells["utility"].isna().all():
+        return {}
+    rng = np.random.default_rng(seed)
+    rows = cells.dropna(subset=["utility"])
+    keys = [k for k in ("task", "seed") if k in rows]
+    values: list[float] = []
+    replicates: list[FloatArray] = []
+    units = list(rows.groupby(keys, sort=True)) if keys else [((), rows)]
+    for _, unit in units:
+        utility = float(pd.to_numeric(unit["utility"]).mean())
+        values.append(utility)
+        items = _records(unit.head(1))[0].get("items")
+        replicates.append(_utility_replicates(items, utility, n_boot, rng))
+    out = {"utility": float(np.mean(values))}
+    if replicates and n_boot > 0:
+        low, high = percentile_bounds(_nanmean(np.vstack(replicates), axis=0))
+        out.update(utility_low=low, utility_high=high)
+    defended = _numbers(cells, "defended_score")
+    if defended.size:
+        out["defended_score"] = float(defended.mean())
+    return out
+
+
+def _utility_replicates(items: Any, utility: float, n_boot: int,
+                        rng: np.random.Generator) -> FloatArray:
+    if items is None or len(items.teacher) == 0:
+        return np.full(n_boot, np.nan)
+    teacher = np.asarray(items.teacher, dtype=float)
+    index = rng.integers(0, teacher.size, size=(n_boot, teacher.size))
+    teacher_sum = teacher[index].sum(axis=1)
+    per_item = getattr(items, "defended", None)
+    if per_item is not None:
+        defended_sum = np.asarray(per_item, dtype=float)[index].sum(axis=1)
+    elif utility <= 1:
+        kept = np.rint(teacher_sum).astype(np.int64)
+        defended_sum = rng.binomial(kept, max(utility, 0.0)).astype(float)
+        teacher_sum = kept.astype(float)
+    else:
+        p = min(utility * teacher.mean(), 1.0)
+        defended_sum = rng.binomial(teacher.size, p, size=n_boot).astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rep = defended_sum / teacher_sum
+    return np.where(np.isfinite(rep), rep, np.nan)
+
+
+def _fpr(cells: pd.DataFrame) -> dict[str, float]:
+    """False-positive rate pooled over the profile's cells: flagged benign keys / benign keys,
+    with a Wilson interval (a bootstrap of 0 flags out of n would claim ``[0, 0]``); the mean
+    of recorded ``fpr`` (no interval) when no keys are counted."""
+    if "fpr" not in cells or cells["fpr"].isna().all():
+        return {}
+    keys = int(_numbers(cells, "benign_keys").sum())
+    if keys > 0:
+        flagged = int(_numbers(cells, "benign_flagged_keys").sum())
+        interval = wilson_interval(min(flagged, keys), keys)
+        return {"fpr": interval.value, "fpr_low": interval.low, "fpr_high": interval.high,
+                "benign_keys": keys}
+    return {"fpr": float(_numbers(cells, "fpr").mean())}
+
+
+def _worst_attacker_rows(cells: pd.DataFrame, curves: pd.DataFrame, label: str) -> pd.DataFrame:
+    """The cells (all seeds) of the worst-case (attack, student) per task at budget ``label``."""
+    at_label = curves[curves["budget_label"] == label]
+    if at_label.empty:
+        return cells.iloc[0:0]
+    winners = worst_case(at_label, by_task=True)
+    mask = np.zeros(len(cells), dtype=bool)
+    for w in _records(winners):
+        mask |= ((cells["task"] == w["task"]) & (cells["attack"] == w["attack"])
+                 & (cells["student"] == w["student"])
+                 & (cells["budget_label"] == label)).to_numpy()
+    return cells[mask]
+
+
+def _detection(cells: pd.DataFrame, curves: pd.DataFrame, label: str, n_boot: int,
+               seed: int, detected: bool) -> dict[str, object]:
+    """Detection and attribution of the worst-case attacker at the largest budget.
+    ``detected``: some cell of the whole board was flagged, so a profile without a flag was
+    never flagged (rather than not measured)."""
+    out: dict[str, object] = {}
+    rows = _worst_attacker_rows(cells, curves, label)
+    if detected and "flagged_at" in cells:
+        flagged = _numbers(rows, "flagged_at")
+        if "n_seeds" in rows:  # seed means: flagged_frac is already there
+            frac = _float(_numbers(rows, "flagged_frac").mean()) \
+                if _numbers(rows, "flagged_frac").size else math.nan
+        else:
+            frac = flagged.size / len(rows) if len(rows) else math.nan
+        value, low, high = _mean_ci(flagged, n_boot, seed)
+        out.update(flagged_at=value, flagged_at_low=low, flagged_at_high=high,
+                   flagged_frac=frac)
+        every = cells["flagged_at"].notna()
+        out["flagged_cells"] = f"{int(every.sum())}/{len(cells)}"
+        if "transfer_at_flag" in rows and rows["transfer_at_flag"].notna().any():
+            for suffix in ("", "_low", "_high"):
+                values = _numbers(rows, f"transfer_at_flag{suffix}")
+                out[f"transfer_at_flag{suffix}"] = float(values.mean()) if values.size \
+                    else math.nan
+    for name in ("watermark_z", "watermark_control_z"):
+        if name in cells and cells[name].notna().any():
+            value, low, high = _mean_ci(_numbers(rows, name), n_boot, seed)
+            out.update({name: value, f"{name}_low": low, f"{name}_high": high})
+    return out
+
+
+# ---------------------------------------------------------------- the table
+
+
 def _profile_row(group: pd.DataFrame, curves: pd.DataFrame) -> dict[str, object]:
     group = group.sort_values("x_queries", kind="stable")
     defined = group.dropna(subset=["transfer"])
@@ -212,12 +510,6 @@ def _profile_row(group: pd.DataFrame, curves: pd.DataFrame) -> dict[str, object]
                                     others=[group["x_usd"]])
     row.update(q50_queries=q50, q50_usd=usd50, q50_status=status)
     row["teacher_score"] = _mean(curves, "teacher_score")
-    for name in _PROFILE_EXTRAS:
-        if name in curves and curves[name].notna().any():
-            row[name] = _mean(curves, name)
-    if last is not None and "flagged_at" in group and "flagged_frac" in group:
-        row["flagged_at"] = last["flagged_at"]
-        row["flagged_frac"] = last["flagged_frac"]
     row["n_cells"] = int(curves["n_seeds"].sum())
     return row
 
@@ -229,188 +521,127 @@ def _mean(frame: pd.DataFrame, column: str) -> float:
     return float(values.mean()) if len(values) else math.nan
 
 
+def _mask(frame: pd.DataFrame, keys: Sequence[str], values: Sequence[object]) -> pd.Series:
+    mask = pd.Series(True, index=frame.index)
+    for name, value in zip(keys, values, strict=True):
+        mask &= frame[name] == value
+    return mask
+
+
+def _gate(table: pd.DataFrame, threshold: float, by: str | None = None) -> pd.DataFrame:
+    """Rank profiles with utility >= threshold by resistance; list the rest after them. With
+    ``by`` (e.g. ``"task"``), ranks restart in each group, groups in order of appearance."""
+    measured = "utility" in table and table["utility"].notna().any()
+    if measured:
+        utility = pd.to_numeric(table["utility"], errors="coerce")
+        ranked = (utility >= threshold).fillna(False).astype(bool)
+        reasons = [
+            "" if ok else ("utility not measured" if math.isnan(u)
+                           else f"utility {u:.2f} < {threshold:.2f}")
+            for ok, u in zip(ranked, utility.to_numpy(dtype=float), strict=True)
+        ]
+    else:
+        ranked = pd.Series(True, index=table.index)
+        reasons = [""] * len(table)
+    table = table.assign(ranked=ranked.to_numpy(), unranked_reason=reasons)
+    groups = [table] if by is None else [
+        table[table[by] == key] for key in dict.fromkeys(table[by])]
+    parts = []
+    for group in groups:
+        group = group.sort_values(["ranked", "resistance"], ascending=[False, False],
+                                  na_position="last", kind="stable")
+        top = group[group["ranked"]]
+        labels = rank_labels(list(top["resistance_low"]), list(top["resistance_high"]))
+        blank = len(group) - len(top)
+        parts.append(group.assign(
+            rank=pd.Series([int(x.lstrip("=")) for x in labels] + [None] * blank,
+                           index=group.index, dtype="Int64"),
+            rank_label=labels + [""] * blank))
+    return pd.concat(parts).reset_index(drop=True)
+
+
 def leaderboard_frame(
-    frame: pd.DataFrame, by_task: bool = False, n_boot: int = 1000, seed: int = 0
+    frame: pd.DataFrame, by_task: bool = False, n_boot: int = 1000, seed: int = 0,
+    utility_threshold: float = UTILITY_THRESHOLD, curves: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The per-profile table (per profile and task with ``by_task``) from a
     :func:`~extractbench.results.records_frame` (or its
-    :func:`~extractbench.results.seed_means`), sorted by rank.
+    :func:`~extractbench.results.seed_means`, which loses per-item CIs), ranked profiles first.
 
-    Columns: rank, rank_label, profile, [task], resistance(_low/_high), budget_max,
-    worst_attack, worst_student, auc, q50_queries, q50_usd, q50_status, teacher_score, the
-    optional [utility, defended_score, fpr] (means) and [flagged_at, flagged_frac] (of the
-    worst-case attack at the largest budget: mean flag query index over flagged seeds, and
-    the fraction of seeds flagged) when records carry them, n_cells (ok cells counted), then
-    per budget ``wc_<label>`` with ``_low``, ``_high``, ``_attack``, ``_student`` and
-    ``_queries`` (the budget's x: query limit, or queries spent).
+    Columns: rank (nullable int; empty when not ranked), rank_label (``=k`` for ties), profile,
+    [task], ranked, unranked_reason, resistance(_low/_high), budget_max, worst_attack,
+    worst_student, auc(_low/_high), q50_queries(_low/_high), q50_usd(_low/_high), q50_status,
+    teacher_score, n_cells, then when records carry them: utility(_low/_high),
+    defended_score, fpr(_low/_high), benign_keys, flagged_at(_low/_high), flagged_frac,
+    flagged_cells, transfer_at_flag(_low/_high), watermark_z(_low/_high),
+    watermark_control_z(_low/_high); then per budget ``wc_<label>`` with ``_low``, ``_high``,
+    ``_attack``, ``_student`` and ``_queries`` (the budget's x: query limit, or queries
+    spent). ``q50_*_high`` is ``inf`` when the bootstrap's upper bound never reaches 50%.
+    ``curves`` may pass an already computed :func:`seed_means` of ``frame``.
     """
-    curves = frame if "n_seeds" in frame else seed_means(frame, n_boot=n_boot, seed=seed)
+    is_curves = "n_seeds" in frame
+    if curves is None:
+        curves = frame if is_curves else seed_means(frame, n_boot=n_boot, seed=seed)
+    cells = frame if is_curves or "status" not in frame else frame[frame["status"] == "ok"]
     wc = worst_case(curves, by_task=by_task)
     keys = ["profile", "task"] if by_task else ["profile"]
     if wc.empty:
-        return pd.DataFrame(columns=["rank", "rank_label", *keys, "resistance"])
+        return pd.DataFrame(columns=["rank", "rank_label", *keys, "ranked", "resistance"])
+    detected = "flagged_at" in cells and bool(cells["flagged_at"].notna().any())
     rows = []
     for key, group in wc.groupby(keys, sort=False):
         key_values = key if isinstance(key, tuple) else (key,)
-        mask = np.ones(len(curves), dtype=bool)
-        for name, value in zip(keys, key_values, strict=True):
-            mask &= (curves[name] == value).to_numpy()
+        sub_curves = curves[_mask(curves, keys, key_values)]
+        sub_cells = cells[_mask(cells, keys, key_values)]
         row: dict[str, object] = dict(zip(keys, key_values, strict=True))
-        row.update(_profile_row(group, curves[mask]))
+        row.update(_profile_row(group, sub_curves))
+        row.update(_curve_intervals(sub_cells, sub_curves, group, n_boot, seed))
+        row.update(_utility(sub_cells, n_boot, seed))
+        row.update(_fpr(sub_cells))
+        if row["budget_max"]:
+            row.update(_detection(sub_cells, sub_curves, str(row["budget_max"]), n_boot, seed,
+                                  detected))
         rows.append(row)
-    table = pd.DataFrame(rows)
-    table = table.sort_values("resistance", ascending=False, na_position="last", kind="stable")
-    table = table.reset_index(drop=True)
-    labels = rank_labels(list(table["resistance_low"]), list(table["resistance_high"]))
-    table.insert(0, "rank_label", labels)
-    table.insert(0, "rank", [int(label.lstrip("=")) for label in labels])
-    head = [c for c in table.columns if not c.startswith("wc_")]
+    table = _gate(pd.DataFrame(rows), utility_threshold, "task" if by_task else None)
+    order = ["rank", "rank_label", *keys, "ranked", "unranked_reason", "resistance",
+             "resistance_low", "resistance_high", "budget_max", "worst_attack", "worst_student",
+             "auc", "auc_low", "auc_high", "q50_queries", "q50_queries_low",
+             "q50_queries_high", "q50_usd", "q50_usd_low", "q50_usd_high", "q50_status",
+             "teacher_score", "n_cells"]
+    head = [c for c in order if c in table]
+    head += [c for c in table.columns if c not in head and not c.startswith("wc_")]
     budget_columns = [f"wc_{label}{suffix}" for label in _budget_order(wc)
                       for suffix in ("", "_low", "_high", "_attack", "_student", "_queries")]
     return table[head + [c for c in budget_columns if c in table]]
 
 
-# ---------------------------------------------------------------- markdown
-
-
-def _num(value: object, digits: int = 2) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if isinstance(value, bool | str):
-        return str(value)
-    if isinstance(value, int | np.integer):
-        return f"{int(value):,}"
-    number = float(value)  # type: ignore[arg-type]
-    if digits == 0 or (number.is_integer() and abs(number) >= 100):
-        return f"{number:,.0f}"
-    return f"{number:.{digits}f}"
-
-
-def _ci(value: object, low: object, high: object) -> str:
-    if _num(value) == "–":
-        return "–"
-    if _num(low) == "–" or _num(high) == "–":
-        return _num(value)
-    return f"{_num(value)} [{_num(low)}, {_num(high)}]"
-
-
-def _md_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    def line(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
-
-    return [line(headers), line(["---"] * len(headers)), *(line(r) for r in rows), ""]
-
-
-def _usd(value: object) -> str:
-    text = _num(value)
-    return text if text == "–" else f"{float(value):.3g}"  # type: ignore[arg-type]
-
-
-def _q50(status: object, text: str) -> str:
-    if status == "not_reached":
-        return "not reached within budget"
-    return f"≤ {text}" if status == "at_first_budget" else text
-
-
-def _leaderboard_md(table: pd.DataFrame, keys: Sequence[str]) -> list[str]:
-    labels = [c[3:-len("_attack")] for c in table.columns
-              if c.startswith("wc_") and c.endswith("_attack")]
-    extras = [c for c in (*_PROFILE_EXTRAS, "flagged_at") if c in table]
-    headers = ["rank", *keys, "resistance", *(f"worst case @ {lb}" for lb in labels), "AUC",
-               "queries to 50%", "$ to 50%", "teacher", *extras]
-    students = {v for lb in labels for v in table[f"wc_{lb}_student"]
-                if isinstance(v, str) and v}
-    rows = []
-    for _, r in table.iterrows():
-        cells = [str(r["rank_label"]), *(str(r[k]) for k in keys),
-                 _ci(r["resistance"], r["resistance_low"], r["resistance_high"])]
-        for lb in labels:
-            transfer = _ci(r[f"wc_{lb}"], r[f"wc_{lb}_low"], r[f"wc_{lb}_high"])
-            attack = r[f"wc_{lb}_attack"]
-            if len(students) > 1:
-                attack = f"{attack} · {r[f'wc_{lb}_student']}"
-            cells.append(f"{transfer} ({attack})" if isinstance(attack, str) and attack
-                         else transfer)
-        cells += [_num(r["auc"]), _q50(r["q50_status"], _num(r["q50_queries"], 0)),
-                  _q50(r["q50_status"], _usd(r["q50_usd"])), _num(r["teacher_score"]),
-                  *(_num(r[c]) for c in extras)]
-        rows.append(cells)
-    return _md_table(headers, rows)
-
-
-def _header_md(frame: pd.DataFrame) -> list[str]:
-    def uniq(column: str) -> list[str]:
-        return sorted({str(v) for v in frame[column].dropna()}) if column in frame else []
-
-    scenarios = frame.drop_duplicates(["scenario_name", "scenario_hash"])
-    shas = frame.drop_duplicates(["git_sha", "git_dirty"])
-    ok = int((frame["status"] == "ok").sum())
-    return [
-        "# extractbench leaderboard",
-        "",
-        f"- runs: {', '.join(f'`{r}`' for r in uniq('run_id'))}",
-        "- scenarios: " + ", ".join(f"`{s.scenario_name}` (sha256 `{str(s.scenario_hash)[:12]}`)"
-                                    for s in scenarios.itertuples()),
-        "- code: " + ", ".join(f"git `{str(s.git_sha)[:12]}`" + (" (dirty)" if s.git_dirty
-                                                                  else "")
-                               for s in shas.itertuples())
-        + f"; extractbench {', '.join(uniq('extractbench_version'))}",
-        f"- generated: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
-        f"- cells: {ok} ok, {len(frame) - ok} skipped or failed",
-        "",
-        "Transfer = (student − base) / (teacher − base) on held-out items, unclipped; brackets "
-        "are 95% bootstrap CIs. *Worst case* = max over attacks of the seed-mean transfer "
-        "(attack in parentheses). *Resistance* = 1 − worst-case transfer at the largest "
-        "budget. *AUC* = area under worst-case transfer vs log10(queries), divided by the "
-        "log-range. *Queries / $ to 50%*: what the worst-case attacker needed to reach 50% "
-        "transfer, interpolated in log-budget. Rank `=k`: a tie; the profile's resistance CI "
-        "overlaps that of the first profile ranked k.",
-        "",
-    ]
-
-
-def _cells_md(frame: pd.DataFrame) -> list[str]:
-    ok = frame[frame["status"] == "ok"].sort_values(
-        ["profile", "task", "attack", "budget_queries", "budget_label", "student", "seed"],
-        kind="stable")
-    headers = ["profile", "task", "attack", "budget", "student", "seed", "teacher", "base",
-               "student score", "transfer", "fidelity", "queries", "tokens", "cost $",
-               "wall s"]
-    rows = [[str(r.profile), str(r.task), str(r.attack), str(r.budget_label), str(r.student),
-             str(r.seed), _num(r.teacher_score), _num(r.base_score), _num(r.student_score),
-             _ci(r.transfer, r.transfer_low, r.transfer_high), _num(r.fidelity),
-             _num(r.queries), _num(r.tokens), _usd(r.cost_usd), _num(r.wall_s, 1)]
-            for r in ok.itertuples()]
-    return ["## Cells", "", *_md_table(headers, rows)]
-
-
-def _failed_md(frame: pd.DataFrame) -> list[str]:
-    bad = frame[frame["status"] != "ok"]
-    if bad.empty:
-        return []
-    lines = ["## Skipped and failed cells", "",
-             "Not counted in any number above.", ""]
-    for r in bad.itertuples():
-        reason = str(r.error).splitlines()[0] if isinstance(r.error, str) and r.error \
-            else "(no reason recorded)"
-        lines.append(f"- `{r.cell_id}` — {r.status}: {reason}")
-    return [*lines, ""]
+# ---------------------------------------------------------------- outputs
 
 
 def _csv_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.drop(columns=[c for c in ("items",) if c in frame])
 
 
+def _first_seen(values: Iterable[object]) -> list[str]:
+    return list(dict.fromkeys(str(v) for v in values))
+
+
 def write_leaderboard(
     records: Sequence[CellRecord], out_dir: Path, by_task: bool | None = None,
-    n_boot: int = 1000, seed: int = 0, plots: bool = True,
+    n_boot: int = 1000, seed: int = 0, plots: bool = True, html: bool = True,
+    utility_threshold: float = UTILITY_THRESHOLD,
 ) -> list[Path]:
     """Write ``leaderboard.md``, ``leaderboard.csv`` (the per-profile table), ``cells.csv``
-    (every cell, failed ones included) and the plots into ``out_dir``; return the paths.
+    (every cell, failed ones included), ``leaderboard.html`` (self-contained: tables and
+    plots embedded) and the plots (PNG and SVG) into ``out_dir``; return the paths, the
+    Markdown file first.
 
-    ``by_task=None`` adds a per-(profile, task) table to the markdown when there are several
-    tasks (``leaderboard.csv`` then has one row per profile and task).
+    ``by_task=None`` adds a per-(profile, task) table when there are several tasks
+    (``leaderboard.csv`` then has one row per profile and task). Records from several runs
+    merge (see :func:`~extractbench.results.load_records`).
     """
+    from extractbench.report_html import render_html, render_markdown, report_sections
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     frame = records_frame(records)
@@ -419,10 +650,12 @@ def write_leaderboard(
     several_tasks = frame["task"].nunique() > 1
     per_task = several_tasks if by_task is None else by_task
     curves = seed_means(frame, n_boot=n_boot, seed=seed)
-    table = leaderboard_frame(curves, by_task=False)
-    task_table = leaderboard_frame(curves, by_task=True) if per_task else None
+    table = leaderboard_frame(frame, by_task=False, n_boot=n_boot, seed=seed,
+                              utility_threshold=utility_threshold, curves=curves)
+    task_table = leaderboard_frame(frame, by_task=True, n_boot=n_boot, seed=seed,
+                                   utility_threshold=utility_threshold, curves=curves) \
+        if per_task else None
 
-    paths: list[Path] = []
     csv_path = out_dir / "leaderboard.csv"
     (task_table if task_table is not None else table).to_csv(csv_path, index=False)
     cells_path = out_dir / "cells.csv"
@@ -430,21 +663,22 @@ def write_leaderboard(
 
     figures: list[Path] = []
     if plots and (frame["status"] == "ok").any():
-        from extractbench.plots import plot_transfer_vs_budget, plot_transfer_vs_cost
+        from extractbench import plots as p
 
-        figures += plot_transfer_vs_budget(curves, out_dir / "transfer_vs_budget")
-        figures += plot_transfer_vs_cost(curves, out_dir / "transfer_vs_cost")
+        order = _first_seen(frame["profile"])
+        figures += p.plot_transfer_vs_budget(curves, out_dir / "transfer_vs_budget", order)
+        figures += p.plot_transfer_vs_cost(curves, out_dir / "transfer_vs_cost", order)
+        figures += p.plot_resistance_vs_utility(table, out_dir / "resistance_vs_utility",
+                                                utility_threshold, order)
+        figures += p.plot_detection_timeline(curves, out_dir / "detection_timeline", order)
 
-    lines = _header_md(frame)
-    lines += ["## Profiles", "", *_leaderboard_md(table, ["profile"])]
-    if task_table is not None:
-        lines += ["## Profiles by task", "", *_leaderboard_md(task_table, ["profile", "task"])]
-    pngs = [f for f in figures if f.suffix == ".png"]
-    if pngs:
-        lines += ["## Plots", "", *(f"![{f.stem}]({f.name})" for f in pngs), ""]
-    lines += _cells_md(frame)
-    lines += _failed_md(frame)
+    sections = report_sections(frame, table, task_table, figures, utility_threshold)
+    title = "extractbench leaderboard"
     md_path = out_dir / "leaderboard.md"
-    md_path.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
-    paths += [md_path, csv_path, cells_path, *figures]
-    return paths
+    md_path.write_text(render_markdown(title, sections), encoding="utf-8")
+    paths = [md_path, csv_path, cells_path]
+    if html:
+        html_path = out_dir / "leaderboard.html"
+        html_path.write_text(render_html(title, sections), encoding="utf-8")
+        paths.append(html_path)
+    return [*paths, *figures]

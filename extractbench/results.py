@@ -38,8 +38,12 @@ CELL_KEYS = ["profile", "task", "attack", "student", "budget_label"]
 """A cell's coordinates except the seed: what :func:`seed_means` groups by."""
 
 # Optional per-cell numbers that may appear on records (DESIGN.md "Metrics"); averaged over
-# seeds by seed_means when the frame has them.
-OPTIONAL_NUMBERS = ("utility", "defended_score", "fpr", "tpr", "transfer_at_flag", "flagged_at")
+# seeds by seed_means when the frame has them (``flagged_at``: over the seeds that were flagged).
+OPTIONAL_NUMBERS = (
+    "utility", "defended_score", "fpr", "tpr", "flagged_at",
+    "transfer_at_flag", "transfer_at_flag_low", "transfer_at_flag_high",
+    "watermark_z", "watermark_control_z",
+)
 
 _PROVENANCE_COLUMNS = (
     "scenario_name", "scenario_path", "scenario_hash", "git_sha", "git_dirty",

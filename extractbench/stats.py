@@ -18,13 +18,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from statistics import NormalDist
 
 import numpy as np
 import numpy.typing as npt
 
 from extractbench.records import Interval
 
-__all__ = ["bootstrap_mean", "bootstrap_transfer", "bootstrap_transfer_seeds", "transfer_of"]
+__all__ = [
+    "bootstrap_mean",
+    "bootstrap_transfer",
+    "bootstrap_transfer_seeds",
+    "normal_replicates",
+    "percentile_bounds",
+    "transfer_of",
+    "transfer_replicates",
+    "wilson_interval",
+]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -57,6 +67,54 @@ def _percentiles(replicates: FloatArray, level: float) -> tuple[float, float]:
     alpha = (1 - level) / 2
     low, high = np.percentile(finite, [100 * alpha, 100 * (1 - alpha)])
     return float(low), float(high)
+
+
+def percentile_bounds(
+    replicates: npt.ArrayLike, level: float = 0.95, keep_inf: bool = False
+) -> tuple[float, float]:
+    """Percentile-bootstrap bounds of ``replicates``; ``nan`` replicates are dropped.
+
+    With ``keep_inf``, infinite replicates are kept (e.g. "never reached" as ``+inf``) and the
+    bounds are order statistics (no interpolation), so a bound may be ``inf``.
+    """
+    array = np.asarray(replicates, dtype=np.float64)
+    if not keep_inf:
+        return _percentiles(array, level)
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    kept = array[~np.isnan(array)]
+    if kept.size == 0:
+        return math.nan, math.nan
+    alpha = 100 * (1 - level) / 2
+    low = float(np.percentile(kept, alpha, method="lower"))
+    high = float(np.percentile(kept, 100 - alpha, method="higher"))
+    return low, high
+
+
+def normal_replicates(
+    value: float, low: float, high: float, n_boot: int, rng: np.random.Generator,
+    level: float = 0.95,
+) -> FloatArray:
+    """Stand-in replicates for a figure known only as an interval: normal draws with the
+    interval's half-width as ``z * sd``. A missing bound gives constant draws; a missing
+    value gives ``nan``."""
+    if math.isnan(value):
+        return np.full(n_boot, np.nan)
+    if math.isnan(low) or math.isnan(high) or high <= low:
+        return np.full(n_boot, value, dtype=np.float64)
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    return np.asarray(rng.normal(value, (high - low) / (2 * z), n_boot), dtype=np.float64)
+
+
+def transfer_replicates(
+    teacher: npt.ArrayLike, base: npt.ArrayLike, student: npt.ArrayLike,
+    index: npt.NDArray[np.intp],
+) -> FloatArray:
+    """Transfer for each row of ``index`` (one bootstrap draw of held-out item indices per
+    row, applied jointly to the three per-item score vectors); ``nan`` where the draw's
+    teacher mean equals its base mean."""
+    return _replicate_transfers(_vector(teacher, "teacher"), _vector(base, "base"),
+                                _vector(student, "student"), index)
 
 
 def _replicate_transfers(
@@ -166,3 +224,24 @@ def bootstrap_mean(
     index = rng.integers(0, array.size, size=(n_boot, array.size))
     low, high = _percentiles(array[index].mean(axis=1), level)
     return Interval(value=float(array.mean()), low=low, high=high, level=level)
+
+
+def wilson_interval(successes: int, n: int, level: float = 0.95) -> Interval:
+    """A proportion with its Wilson score interval (``nan`` for ``n == 0``).
+
+    Used for rates such as a false-positive rate, where a percentile bootstrap of 0 events
+    out of ``n`` degenerates to ``[0, 0]``; Wilson's upper bound stays honest (about
+    ``3.8 / n`` at 95% when nothing was observed).
+    """
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    if n < 0 or not 0 <= successes <= max(n, 0):
+        raise ValueError(f"need 0 <= successes <= n, got {successes} of {n}")
+    if n == 0:
+        return _nan_interval(level)
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return Interval(value=p, low=max(0.0, centre - half), high=min(1.0, centre + half),
+                    level=level)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +17,9 @@ from extractbench.leaderboard import (
     rank_labels,
     write_leaderboard,
 )
-from extractbench.records import CellRecord, Interval, Provenance
+from extractbench.records import CellRecord, Interval, ItemScores, Provenance
 from extractbench.results import records_frame
+from extractbench.stats import bootstrap_transfer
 
 PROVENANCE = Provenance(
     scenario_name="unit", scenario_path="scenarios/unit.yaml", scenario_hash="e" * 64,
@@ -190,3 +192,155 @@ def test_write_leaderboard_outputs(tmp_path: Path) -> None:
     assert "`open/t/b/q10000/s/0` — error: CUDA OOM while training" in md
     assert "Traceback" not in md
     assert "`guarded/t/a/q10000/s/0` — skipped: budget too small" in md
+
+
+# ---------------------------------------------------------------- utility gate, CIs, defense
+
+
+def scored(profile: str, attack: str, queries: int, transfer: float, *, n: int = 100,
+           seed: int = 0, task: str = "t", **fields: object) -> CellRecord:
+    """A cell with per-item scores: teacher always right, base always wrong, the student right
+    on the first ``transfer * n`` items (so the transfer is exactly that, with a real CI)."""
+    right = round(transfer * n)
+    items = ItemScores(teacher=[1.0] * n, base=[0.0] * n,
+                       student=[1.0] * right + [0.0] * (n - right), fidelity=[1.0] * n)
+    interval = bootstrap_transfer(items.teacher, items.base, items.student, n_boot=200,
+                                  seed=seed)
+    record = cell(profile, attack, queries, None, task=task, seed=seed, **fields)
+    return record.model_copy(update=dict(
+        n_heldout=n, teacher_score=1.0, base_score=0.0, student_score=right / n,
+        transfer=interval, items=items, fidelity=1.0))
+
+
+def test_utility_gate_ranks_only_profiles_that_keep_the_service_useful() -> None:
+    records = [scored("broken", "a", 1000, 0.05, utility=0.5),
+               scored("good", "a", 1000, 0.4, utility=0.95),
+               scored("open", "a", 1000, 0.9, utility=1.0)]
+    result = table(records)
+    assert list(result["profile"]) == ["good", "open", "broken"]
+    assert list(result["ranked"]) == [True, True, False]
+    assert list(result["rank_label"]) == ["1", "2", ""]
+    assert pd.isna(result["rank"].iloc[2])
+    assert result["unranked_reason"].iloc[2] == "utility 0.50 < 0.90"
+    relaxed = table(records, utility_threshold=0.4)
+    assert list(relaxed["profile"]) == ["broken", "good", "open"]
+    assert relaxed["ranked"].all()
+
+
+def test_without_any_utility_everyone_is_ranked_but_a_missing_one_is_not() -> None:
+    plain = table([scored("a", "x", 100, 0.2), scored("b", "x", 100, 0.7)])
+    assert plain["ranked"].all() and list(plain["rank_label"]) == ["1", "2"]
+    mixed = table([scored("a", "x", 100, 0.2), scored("b", "x", 100, 0.7, utility=1.0)])
+    assert list(mixed["profile"]) == ["b", "a"]
+    assert mixed.set_index("profile").loc["a", "unranked_reason"] == "utility not measured"
+
+
+def test_utility_interval_over_items() -> None:
+    result = table([scored("open", "a", 100, 0.5, utility=1.0, defended_score=1.0),
+                    scored("lossy", "a", 100, 0.5, utility=0.8, defended_score=0.8)])
+    rows = result.set_index("profile")
+    assert (rows.loc["open", "utility_low"], rows.loc["open", "utility_high"]) == (1.0, 1.0)
+    low, high = rows.loc["lossy", "utility_low"], rows.loc["lossy", "utility_high"]
+    assert 0.65 < low < 0.8 < high <= 1.0
+    assert rows.loc["lossy", "defended_score"] == pytest.approx(0.8)
+
+
+def test_fpr_pools_benign_keys_with_a_wilson_interval() -> None:
+    records = [scored("p", "a", q, 0.3, fpr=0.1 if q == 100 else 0.0, benign_keys=10,
+                      benign_flagged_keys=1 if q == 100 else 0) for q in (100, 1000)]
+    row = table(records).iloc[0]
+    assert row["fpr"] == pytest.approx(1 / 20) and row["benign_keys"] == 20
+    assert 0 < row["fpr_low"] < 0.05 < row["fpr_high"] < 0.3
+    clean = table([scored("p", "a", 100, 0.3, fpr=0.0, benign_keys=100)]).iloc[0]
+    assert clean["fpr"] == 0 and clean["fpr_high"] == pytest.approx(0.037, abs=1e-3)
+
+
+def test_detection_is_that_of_the_worst_attacker_at_the_largest_budget() -> None:
+    flag = Interval(value=0.2, low=0.1, high=0.3)
+    records = [scored("p", "loud", 1000, 0.3, flagged_at=10),
+               scored("p", "quiet", 1000, 0.9, flagged_at=50, transfer_at_flag=flag,
+                      watermark_z=6.0, watermark_control_z=0.4),
+               scored("p", "quiet", 100, 0.2)]
+    row = table(records).iloc[0]
+    assert row["worst_attack"] == "quiet"
+    assert row["flagged_at"] == 50 and row["flagged_frac"] == 1.0
+    assert math.isnan(row["flagged_at_low"])  # one seed: no interval rather than [50, 50]
+    assert row["flagged_cells"] == "2/3"
+    assert (row["transfer_at_flag"], row["transfer_at_flag_low"]) == (0.2, 0.1)
+    assert (row["watermark_z"], row["watermark_control_z"]) == (6.0, 0.4)
+    seeds = [scored("p", "a", 1000, 0.5, seed=s, flagged_at=f)
+             for s, f in enumerate((40, 50, 60, None))]
+    row = table(seeds).iloc[0]
+    assert row["flagged_at"] == pytest.approx(50) and row["flagged_frac"] == 0.75
+    assert row["flagged_at_low"] < 50 < row["flagged_at_high"]
+
+
+def test_auc_and_crossing_intervals_come_from_one_bootstrap_of_the_curve() -> None:
+    records = [scored("p", a, q, t, n=200) for a, shift in (("a", 0.0), ("b", -0.1))
+               for q, t in ((100, 0.1 + shift), (1000, 0.45 + shift), (10000, 0.9 + shift))]
+    row = table(records).iloc[0]
+    assert row["auc_low"] < row["auc"] < row["auc_high"]
+    assert row["q50_queries_low"] < row["q50_queries"] < row["q50_queries_high"] < 10000
+    again = table(records).iloc[0]
+    assert (again["auc_low"], again["q50_queries_high"]) == (row["auc_low"],
+                                                            row["q50_queries_high"])
+    # a curve that only just reaches 50% on few items: the upper bound is "not reached"
+    barely = table([scored("p", "a", 100, 0.1, n=30), scored("p", "a", 1000, 0.53, n=30)])
+    row = barely.iloc[0]
+    assert row["q50_status"] == "interpolated" and row["q50_queries_high"] == math.inf
+    never = table([scored("p", "a", 100, 0.1), scored("p", "a", 1000, 0.3)]).iloc[0]
+    assert never["q50_status"] == "not_reached" and never["q50_queries_low"] == math.inf
+
+
+def test_leaderboard_report_has_html_gate_sections_and_new_plots(tmp_path: Path) -> None:
+    records = []
+    for profile, leak, utility, flag in (("open", 1.0, 1.0, None), ("guard", 0.6, 0.97, 300),
+                                         ("broken", 0.2, 0.4, None)):
+        for q, t in ((100, 0.2), (1000, 0.6), (3000, 0.9)):
+            records.append(scored(profile, "a", q, t * leak, utility=utility,
+                                  flagged_at=flag if flag and q > flag else None, fpr=0.0,
+                                  benign_keys=10, cost=q * 1e-4))
+    paths = write_leaderboard(records, tmp_path, n_boot=100)
+    names = {p.name for p in paths}
+    assert paths[0].name == "leaderboard.md"
+    assert {"leaderboard.html", "resistance_vs_utility.png", "resistance_vs_utility.svg",
+            "detection_timeline.png", "detection_timeline.svg"} <= names
+    md = (tmp_path / "leaderboard.md").read_text()
+    assert "## Ranked profiles (utility ≥ 0.90)" in md
+    assert "## Not ranked: utility below 0.90 or not measured" in md
+    assert "| – | broken | utility 0.40 < 0.90 |" in md
+    assert "not reached within budget" in md and "| $ to 50% |" in md
+    assert "## Detection and attribution" in md and "| guard | a | q3000 |" in md
+    open_row = next(line for line in md.splitlines() if "| open |" in line)
+    assert "| never |" in open_row  # others were flagged: open was measured, never flagged
+    page = (tmp_path / "leaderboard.html").read_text()
+    assert page.count('<img src="data:image/svg+xml;base64,') == 4
+    assert not re.search(r'(src|href)="(?!data:|#)', page)
+    board = pd.read_csv(tmp_path / "leaderboard.csv")
+    assert list(board["profile"]) == ["guard", "open", "broken"]
+    assert list(board["ranked"]) == [True, True, False]
+
+
+def test_runs_merge_through_the_command_line(tmp_path: Path) -> None:
+    from extractbench.cli import main
+
+    for name, profile in (("vendor", "remote-x"), ("reference", "local")):
+        run = tmp_path / "runs" / name
+        run.mkdir(parents=True)
+        lines = [scored(profile, "a", q, t).model_dump_json() for q, t in ((100, .2), (1000, .7))]
+        (run / "records.jsonl").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "board"
+    assert main(["leaderboard", str(tmp_path / "runs" / "vendor"),
+                 str(tmp_path / "runs" / "reference"), "--out", str(out)]) == 0
+    assert set(pd.read_csv(out / "leaderboard.csv")["profile"]) == {"remote-x", "local"}
+    assert (out / "leaderboard.html").exists()
+    assert "$ to 50%" not in (out / "leaderboard.md").read_text()  # every cost was $0
+
+
+def test_per_task_ranks_restart_in_each_task() -> None:
+    records = [scored(p, "a", 100, t, task=task) for task, curve in
+               (("t1", {"x": 0.1, "y": 0.8}), ("t2", {"x": 0.9, "y": 0.2}))
+               for p, t in curve.items()]
+    result = table(records, by_task=True)
+    assert list(zip(result["task"], result["profile"], result["rank_label"], strict=True)) == [
+        ("t1", "x", "1"), ("t1", "y", "2"), ("t2", "y", "1"), ("t2", "x", "2")]

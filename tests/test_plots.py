@@ -5,8 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib as mpl
+import pandas as pd
 
-from extractbench.plots import plot_transfer_vs_budget, plot_transfer_vs_cost, set_style
+from extractbench import plots
+from extractbench.plots import (
+    pareto_front,
+    plot_detection_timeline,
+    plot_resistance_vs_utility,
+    plot_transfer_vs_budget,
+    plot_transfer_vs_cost,
+    set_style,
+)
 from extractbench.records import CellRecord, Interval, Provenance
 from extractbench.results import records_frame, seed_means
 
@@ -83,3 +92,64 @@ def test_plots_leave_global_style_alone(tmp_path: Path) -> None:
     with mpl.rc_context():
         set_style()
         assert mpl.rcParams["svg.fonttype"] == "none"
+
+
+def test_pareto_front() -> None:
+    utility = [1.0, 0.95, 0.6, 0.9, float("nan")]
+    resistance = [0.1, 0.3, 0.8, 0.2, 0.99]
+    # (0.9, 0.2) is dominated by (0.95, 0.3); nan is never on the front
+    assert pareto_front(utility, resistance) == [True, True, True, False, False]
+    assert pareto_front([0.5, 0.5], [0.5, 0.5]) == [True, True]  # ties dominate nothing
+
+
+def test_resistance_vs_utility(tmp_path: Path) -> None:
+    table = pd.DataFrame({
+        "profile": ["open", "guard", "broken", "unmeasured"],
+        "utility": [1.0, 0.95, 0.5, None], "utility_low": [1.0, 0.9, 0.4, None],
+        "utility_high": [1.0, 0.99, 0.6, None],
+        "resistance": [0.05, 0.3, 0.8, 0.5], "resistance_low": [0.0, 0.2, 0.7, 0.4],
+        "resistance_high": [0.1, 0.4, 0.9, 0.6], "budget_max": ["q1000"] * 4,
+    })
+    paths = plot_resistance_vs_utility(table, tmp_path / "rvu", utility_threshold=0.9)
+    _assert_images(paths, {"rvu"})
+    svg = (tmp_path / "rvu.svg").read_text()
+    for text in ("open", "guard", "broken", "Pareto front", "ranking threshold",
+                 "not shown (utility not measured): unmeasured", "largest budget: q1000",
+                 "utility ≥ 0.9"):
+        assert text in svg, text
+    none = table.assign(utility=None)
+    assert plot_resistance_vs_utility(none, tmp_path / "none") == []
+
+
+def flagged_grid() -> list[CellRecord]:
+    out = []
+    for profile, flag in (("open", None), ("detector", 150)):
+        for i, q in enumerate((100, 1000)):
+            record = cell(profile, "t", "random", q, 0.3 + 0.4 * i)
+            if flag is not None and q > flag:
+                record = record.model_copy(update={
+                    "flagged_at": flag,
+                    "transfer_at_flag": Interval(value=0.35, low=0.3, high=0.4)})
+            out.append(record)
+    return out
+
+
+def test_detection_timeline(tmp_path: Path) -> None:
+    assert plot_detection_timeline(records_frame(grid()), tmp_path / "none") == []
+    paths = plot_detection_timeline(records_frame(flagged_grid()), tmp_path / "dt")
+    _assert_images(paths, {"dt"})
+    svg = (tmp_path / "dt.svg").read_text()
+    for text in ("Detection timeline", "attacker queries sent", "open (never flagged)",
+                 ">150<", "pre-flag harvest"):
+        assert text in svg, text
+    assert "detector (never flagged)" not in svg
+
+
+def test_a_profile_keeps_its_style_across_figures() -> None:
+    curves = seed_means(records_frame(grid()))
+    series = curves.assign(series=curves["profile"])
+    order = ["guarded", "open"]
+    full = plots._series_styles(series, order)
+    only_open = plots._series_styles(series[series["profile"] == "open"], order)
+    assert only_open["open"][1:] == full["open"][1:]  # colour, marker, line style
+    assert full["open"][1] != full["guarded"][1]

@@ -131,3 +131,19 @@ def test_seed_means_bootstraps_items_over_seeds() -> None:
                                                      if c.transfer]))
     assert row["transfer_low"] < row["transfer"] < row["transfer_high"]
     assert row["x_queries"] == 100
+
+
+def test_seed_means_carry_the_defenders_numbers() -> None:
+    flag = Interval(value=0.2, low=0.1, high=0.3)
+    records = [record(seed=0, flagged_at=40, transfer_at_flag=flag, watermark_z=5.0,
+                      watermark_control_z=0.5, utility=0.9),
+               record(seed=1, flagged_at=None, watermark_z=3.0, watermark_control_z=-0.5,
+                      utility=0.8)]
+    row = seed_means(records_frame(records), n_boot=50).iloc[0]
+    assert row["flagged_at"] == 40 and row["flagged_frac"] == 0.5  # over flagged seeds
+    assert (row["transfer_at_flag"], row["transfer_at_flag_low"],
+            row["transfer_at_flag_high"]) == (0.2, 0.1, 0.3)
+    assert (row["watermark_z"], row["watermark_control_z"]) == (4.0, 0.0)
+    assert row["utility"] == pytest.approx(0.85)
+    plain = seed_means(records_frame([record()]), n_boot=50)
+    assert "watermark_z" not in plain or plain["watermark_z"].isna().all()

@@ -7,7 +7,16 @@ import math
 import numpy as np
 import pytest
 
-from extractbench.stats import bootstrap_mean, bootstrap_transfer, bootstrap_transfer_seeds
+from extractbench.stats import (
+    bootstrap_mean,
+    bootstrap_transfer,
+    bootstrap_transfer_seeds,
+    normal_replicates,
+    percentile_bounds,
+    transfer_of,
+    transfer_replicates,
+    wilson_interval,
+)
 
 
 def _scores(seed: int, n: int = 120) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -85,3 +94,39 @@ def test_bootstrap_mean() -> None:
     assert interval.high - interval.low == pytest.approx(width, rel=0.25)
     assert interval == bootstrap_mean(values, n_boot=400, seed=1)
     assert math.isnan(bootstrap_mean([]).value)
+
+
+def test_wilson_interval_is_honest_about_zero_events() -> None:
+    none = wilson_interval(0, 100)
+    assert (none.value, none.low) == (0.0, 0.0)
+    assert none.high == pytest.approx(0.0370, abs=5e-4)  # about 3.8 / n, not 0
+    half = wilson_interval(5, 10)
+    assert half.value == 0.5 and half.low == pytest.approx(1 - half.high)
+    assert 0.2 < half.low < 0.25
+    assert math.isnan(wilson_interval(0, 0).value)
+    with pytest.raises(ValueError, match="successes"):
+        wilson_interval(3, 2)
+
+
+def test_percentile_bounds_can_keep_never_as_infinity() -> None:
+    replicates = np.array([1.0, 2.0, 3.0, np.inf, np.inf, np.nan] * 10)
+    low, high = percentile_bounds(replicates, keep_inf=True)
+    assert low == 1.0 and high == math.inf
+    assert percentile_bounds(replicates) == pytest.approx((1.0, 3.0), abs=0.1)
+
+
+def test_normal_replicates_match_the_interval() -> None:
+    draws = normal_replicates(0.5, 0.3, 0.7, 20000, np.random.default_rng(0))
+    low, high = np.percentile(draws, [2.5, 97.5])
+    assert (low, high) == pytest.approx((0.3, 0.7), abs=0.01)
+    assert np.all(normal_replicates(0.5, math.nan, 0.7, 5, np.random.default_rng(0)) == 0.5)
+    assert np.isnan(normal_replicates(math.nan, 0.1, 0.2, 3, np.random.default_rng(0))).all()
+
+
+def test_transfer_replicates_share_the_item_draw() -> None:
+    teacher, base, student = [1.0, 1.0, 0.0, 1.0], [0.0, 0.0, 0.0, 1.0], [1.0, 0.0, 0.0, 1.0]
+    index = np.array([[0, 1, 2, 3], [0, 0, 0, 0], [3, 3, 3, 3]])
+    reps = transfer_replicates(teacher, base, student, index)
+    assert reps[0] == pytest.approx(transfer_of(0.75, 0.25, 0.5))
+    assert reps[1] == pytest.approx(1.0)  # item 0 only: teacher 1, base 0, student 1
+    assert np.isnan(reps[2])  # item 3 only: teacher == base, undefined
