@@ -98,6 +98,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         for line in exc.lines:
             print(line, file=sys.stderr)
         return EXIT_BAD_INPUT
+    from extractbench.costs import SpendError, check_spend
+
+    try:
+        estimate = check_spend(sc)
+    except SpendError as exc:
+        _err(str(exc))
+        return EXIT_BAD_INPUT
+    print(f"extractbench: estimated spend: {estimate.summary()}", file=sys.stderr)
     try:
         result = run_scenario(
             sc, Path(args.scenario), results_dir=Path(args.results), run_id=args.run_id,
@@ -111,7 +119,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 130
     from extractbench.leaderboard import write_leaderboard
 
-    paths = write_leaderboard(result.records, Path(args.results))
+    paths = write_leaderboard(result.records, Path(args.results),
+                              utility_threshold=args.min_utility)
     print(f"run: {result.run_dir}")
     for p in paths:
         print(f"wrote {p}")
@@ -136,7 +145,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     except ResultsError as exc:
         _err(str(exc))
         return EXIT_BAD_INPUT
-    for p in write_leaderboard(records, Path(args.out or args.results)):
+    out = Path(args.out or args.results)
+    for p in write_leaderboard(records, out, utility_threshold=args.min_utility):
         print(f"wrote {p}")
     return EXIT_OK
 
@@ -187,6 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--only", help="run only cells whose id contains this text")
     r.add_argument("--quiet", action="store_true", help="no progress display")
     r.add_argument("--fail-fast", action="store_true", help="stop at the first failing cell")
+    r.add_argument("--min-utility", type=float, default=0.9, metavar="U",
+                   help="rank only profiles keeping at least this utility (default 0.9)")
     r.set_defaults(func=cmd_run)
 
     s = sub.add_parser("serve", help="run the reference endpoint in the foreground",
@@ -226,6 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("run_dirs", nargs="*", help="run directories (results/runs/<run-id>)")
     lb.add_argument("--results", default="results", help="results directory (default: results)")
     lb.add_argument("--out", help="output directory (default: the results directory)")
+    lb.add_argument("--min-utility", type=float, default=0.9, metavar="U",
+                    help="rank only profiles keeping at least this utility (default 0.9)")
     lb.set_defaults(func=cmd_leaderboard)
 
     t = sub.add_parser("train-reference", help="reproduce the shipped reference teachers",

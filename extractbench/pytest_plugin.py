@@ -69,9 +69,14 @@ class _State:
         return self.runs[path]
 
     def runner(self, run: _ScenarioRun) -> Runner:
+        from extractbench.costs import SpendError, check_spend
         from extractbench.runner import RunError, Runner
 
         if run.runner is None:
+            try:
+                check_spend(run.scenario)
+            except SpendError as exc:
+                raise pytest.UsageError(str(exc)) from None
             results = Path(self.config.getoption("--results-dir"))
             runner = Runner(run.scenario, run.path, results)
             try:
@@ -170,8 +175,12 @@ def _extra_info(r: CellRecord) -> dict[str, Any]:
         "cost_usd": r.cost_usd, "teacher_score": r.teacher_score, "base_score": r.base_score,
         "student_score": r.student_score, "fidelity": r.fidelity,
         "scenario_hash": r.provenance.scenario_hash, "git_sha": r.provenance.git_sha,
-        "seed": r.seed, "run_id": r.run_id,
+        "seed": r.seed, "run_id": r.run_id, "utility": r.utility,
+        "defended_score": r.defended_score, "fpr": r.fpr, "flagged_at": r.flagged_at,
+        "watermark_z": r.watermark_z, "watermark_control_z": r.watermark_control_z,
     }
+    if r.transfer_at_flag is not None:
+        info["transfer_at_flag"] = r.transfer_at_flag.value
     if r.transfer is not None:
         info.update(transfer=r.transfer.value, transfer_low=r.transfer.low,
                     transfer_high=r.transfer.high)

@@ -50,6 +50,9 @@ class ItemScores(BaseModel):
     base: list[float]
     student: list[float]
     fidelity: list[float] = Field(description="1 when the student agrees with the teacher")
+    defended: list[float] | None = Field(
+        default=None, description="the defended profile's scores as a benign user sees them"
+    )
 
 
 class CellRecord(BaseModel):

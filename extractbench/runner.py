@@ -157,7 +157,9 @@ class Runner:
 
                 secret = os.environ[ep.api_key_env]
                 live = _Live(
-                    Endpoint(api=ep.api, base_url=ep.base_url, model=ep.model),
+                    Endpoint(api=ep.api, base_url=ep.base_url, model=ep.model,
+                             timeout_s=ep.timeout_s, sampling_params=ep.sampling_params,
+                             max_tokens_param=ep.max_tokens_param),
                     attacker_keys=[(f"attacker-{i}", secret)
                                    for i in range(self._n_attacker_keys)],
                     eval_key=("evaluator", secret), prices=ep.prices,
@@ -216,6 +218,13 @@ class Runner:
             return ep.model
         return str(getattr(self.task(task_key, self.sc.seeds[0]), "reference_model", "arith-ref"))
 
+    def answer_tokens(self, endpoint: str, task: Task) -> int:
+        """Output tokens allowed per answer: the task's, unless the endpoint overrides it."""
+        ep = self.sc.endpoints[endpoint]
+        if isinstance(ep, RemoteEndpoint) and ep.answer_tokens is not None:
+            return ep.answer_tokens
+        return task.max_answer_tokens
+
     def _endpoint(self, live: _Live, endpoint: str, task_key: str) -> Endpoint:
         return live.endpoint.model_copy(update={"model": self.model_for(endpoint, task_key)})
 
@@ -250,7 +259,8 @@ class Runner:
 
         async def go() -> None:
             try:
-                await oracle.query_many(todo, max_tokens=task.max_answer_tokens, temperature=0.0)
+                await oracle.query_many(todo, max_tokens=self.answer_tokens(endpoint, task),
+                                        temperature=0.0)
             finally:
                 await oracle.aclose()
 
@@ -380,7 +390,7 @@ class Runner:
         attack = ATTACKS.get(spec.name)(**spec.params)
         ctx = AttackContext(
             oracle=oracle, pool=[i.prompt for i in task.split("attack_pool")], task=task.name,
-            max_tokens=task.max_answer_tokens,
+            max_tokens=self.answer_tokens(cell.endpoint, task),
             rng=random.Random(f"{cell.seed}/{cell.attack}/{cell.task}"), params=dict(spec.params),
         )
 

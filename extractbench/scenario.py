@@ -66,6 +66,20 @@ class RemoteEndpoint(_Model):
     api_key_env: str = Field(description="name of the environment variable holding the key")
     prices: Prices = Field(default_factory=Prices, description="USD per million tokens")
     rate_limits: RateLimits = Field(default_factory=RateLimits)
+    max_tokens_param: Literal["max_tokens", "max_completion_tokens"] = Field(
+        default="max_tokens",
+        description="the request field the model accepts (current OpenAI models need "
+        "max_completion_tokens)",
+    )
+    sampling_params: bool = Field(
+        default=True, description="send temperature/top_p/seed; off for models that reject them"
+    )
+    answer_tokens: int | None = Field(
+        default=None, gt=0,
+        description="max output tokens per answer, overriding the task's answer length "
+        "(reasoning models spend tokens before answering)",
+    )
+    timeout_s: float = Field(default=60.0, gt=0, description="per request")
 
 
 Endpoint = Annotated[ReferenceEndpoint | RemoteEndpoint, Field(discriminator="kind")]
