@@ -1,44 +1,54 @@
 """``random-pool``: the Knockoff Nets / Model Leeching baseline.
 
-The attacker holds unlabelled inputs from the task's distribution (the ``attack_pool``) and
-sends a uniformly random sample of them, without replacement, until the budget binds or the
-pool runs out. Random querying is a strong baseline; every smarter attack must beat it.
+Idea: the attacker holds unlabelled inputs from the task's distribution (the ``attack_pool``)
+and sends a uniformly random sample of them, without replacement, until the budget binds or
+the pool runs out; the student trains on the answers. Models Orekondy et al., *Knockoff Nets*
+(CVPR 2019, random strategy) and Birch et al., *Model Leeching* (2023). Random querying is a
+strong baseline; every smarter attack must beat it, so it gets no handicap: greedy answers,
+full concurrency, every pool prompt usable.
+
+Adapts/stops: stops when the budget binds, when every key is refused, or after ``patience``
+rounds without a single answer (blocked); rate limits are absorbed by the oracle's backoff.
 
 Parameters: ``temperature`` (default 0: the teacher's best answer), ``max_tokens`` (default:
-the task's answer length), ``batch`` (prompts in flight per round, default 32).
+the task's answer length), ``batch`` (prompts in flight per round, default 32),
+``patience`` (rounds without an answer before giving up, default 3).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from attacks.base import ATTACKS, AttackContext
+from attacks.base import ATTACKS, AttackContext, Tracker
 
 
 class RandomPool:
     """Random sample of the attack pool, without replacement."""
 
     def __init__(self, temperature: float = 0.0, max_tokens: int | None = None,
-                 batch: int = 32) -> None:
+                 batch: int = 32, patience: int = 3) -> None:
         if not 0.0 <= temperature <= 2.0:
-            raise ValueError("temperature must be in [0, 2]")
+            raise ValueError("random-pool: temperature must be in [0, 2]")
         if batch < 1:
-            raise ValueError("batch must be at least 1")
+            raise ValueError("random-pool: batch must be at least 1")
+        if max_tokens is not None and max_tokens < 1:
+            raise ValueError("random-pool: max_tokens must be at least 1")
         self.temperature, self.max_tokens, self.batch = temperature, max_tokens, batch
+        self.patience = patience
 
     async def run(self, ctx: AttackContext) -> str:
-        order = list(ctx.pool)
+        order = ctx.sendable(ctx.pool)
         ctx.rng.shuffle(order)
         max_tokens = self.max_tokens or ctx.max_tokens
+        tracker = Tracker(ctx, self.patience)
         for start in range(0, len(order), self.batch):
             chunk = order[start : start + self.batch]
             outcomes = await ctx.oracle.query_many(
                 chunk, max_tokens=max_tokens, temperature=self.temperature
             )
-            if ctx.oracle.dead:
-                return "all keys refused (auth)"
-            if any(not o.ok and o.error_type == "budget" for o in outcomes):
-                return "budget exhausted"
+            stop = tracker.update(outcomes)
+            if stop is not None:
+                return stop
         return "attack pool exhausted"
 
 
@@ -46,4 +56,3 @@ class RandomPool:
 def make_random_pool(**params: Any) -> RandomPool:
     """Random sample of the task's attack pool (Knockoff Nets baseline)."""
     return RandomPool(**params)
-

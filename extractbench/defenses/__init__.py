@@ -1,4 +1,6 @@
-"""Endpoint-side defenses: the hook interface and (later) the registered defenses."""
+"""Endpoint-side defenses: the hook interface (:mod:`.base`) and the registered defenses,
+one module each: ``rate-limit``, ``logprob-guard``, ``reasoning-guard``, ``perturb``,
+``misinformation``, ``detector``, ``watermark`` (see docs/defenses.md)."""
 
 from extractbench.defenses.base import (
     DEFENSES,
@@ -6,6 +8,7 @@ from extractbench.defenses.base import (
     AuditEvent,
     AuditLog,
     Defense,
+    DefenseConfigError,
     DefenseStack,
     EventKind,
     Rejection,
@@ -18,6 +21,7 @@ __all__ = [
     "AuditEvent",
     "AuditLog",
     "Defense",
+    "DefenseConfigError",
     "DefenseStack",
     "EventKind",
     "Rejection",

@@ -3,24 +3,30 @@
 A :class:`Defense` may act at three points of a request (DESIGN.md, "Defense stages"):
 
 1. ``check_request`` — before generation: return a :class:`Rejection` to refuse the request
-   (rate limit, block), or ``None`` to let it through. A defense may also sleep here (throttle)
-   or record a detection event.
+   (rate limit, block, throttle), or ``None`` to let it through. A defense may also record a
+   detection event here.
+   ``adjust`` — still before generation: rewrite the sampling settings the request asked for
+   (cap ``top_logprobs``, drop ``logit_bias``, raise the temperature). In proxy mode the
+   adjusted settings are what goes upstream.
 2. ``logits_processors`` — at sampling time: processors that shift next-token logits
-   (watermarks, antidistillation). Reference models only.
+   (watermarks, antidistillation). Reference models only: a proxy refuses such a stack.
 3. ``transform`` — after generation: rewrite the generations (strip or perturb logprobs,
    perturb answers) before they are serialised.
 
 A :class:`DefenseStack` runs its defenses in order; an empty stack is the undefended profile.
-Detection events go to an :class:`AuditLog` that the benchmark reads.
+Detection events go to an :class:`AuditLog` that the benchmark reads
+(:mod:`extractbench.detection`). ``DefenseStack.reset`` forgets every per-key state between
+benchmark cells.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -68,10 +74,17 @@ class Rejection:
     """Human-readable reason, sent to the client."""
     retry_after: float | None = None
     """Seconds the client should wait; sent as the ``retry-after`` header."""
+    code: str | None = None
+    """OpenAI-style error code (``insufficient_quota``, ...); ``None`` derives it."""
 
     @classmethod
     def rate_limited(cls, message: str, retry_after: float | None = None) -> Rejection:
         return cls(429, "rate_limit_error", message, retry_after)
+
+    @classmethod
+    def quota_exceeded(cls, message: str, retry_after: float | None = None) -> Rejection:
+        """429 with code ``insufficient_quota``: clients treat it as final, not as a pause."""
+        return cls(429, "rate_limit_error", message, retry_after, code="insufficient_quota")
 
     @classmethod
     def forbidden(cls, message: str) -> Rejection:
@@ -92,11 +105,13 @@ class AuditEvent:
 
 
 class AuditLog:
-    """Thread-safe, append-only list of :class:`AuditEvent`, optionally mirrored to JSONL."""
+    """Thread-safe, append-only list of :class:`AuditEvent`, optionally mirrored to JSONL
+    (one ``{"entry_type": "audit_event", ...}`` object per line)."""
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path
         self._events: list[AuditEvent] = []
+        self._flagged: set[str] = set()
         self._lock = threading.Lock()
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -104,6 +119,8 @@ class AuditLog:
     def record(self, event: AuditEvent) -> None:
         with self._lock:
             self._events.append(event)
+            if event.kind == "flag":
+                self._flagged.add(event.key_id)
             if self.path is not None:
                 line = json.dumps({"entry_type": "audit_event", **asdict(event)}, sort_keys=True)
                 with self.path.open("a", encoding="utf-8") as f:
@@ -123,17 +140,45 @@ class AuditLog:
         flags = self.events(key_id, "flag")
         return min((e.query_index for e in flags), default=None)
 
+    def is_flagged(self, key_id: str) -> bool:
+        """True once any defense has recorded a ``flag`` for ``key_id`` (constant time)."""
+        with self._lock:
+            return key_id in self._flagged
+
+    def forget_flags(self) -> None:
+        """Make :meth:`is_flagged` false for every key again (the events stay)."""
+        with self._lock:
+            self._flagged.clear()
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._events)
 
+    @staticmethod
+    def read(path: Path) -> list[AuditEvent]:
+        """The events of a JSONL audit file (a torn last line, from a crash, is skipped)."""
+        out: list[AuditEvent] = []
+        if not path.exists():
+            return out
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if not isinstance(data, dict) or data.pop("entry_type", None) != "audit_event":
+                continue
+            out.append(AuditEvent(**data))
+        return out
+
 
 class Defense:
-    """Base class of a defense; override any of the three stages. The defaults do nothing.
+    """Base class of a defense; override any of the stages. The defaults do nothing.
 
-    The stack serialises calls to ``check_request``, ``logits_processors`` and ``transform``,
-    so a defense may keep per-key state in plain dicts. For the same reason a defense should
-    not sleep in ``check_request`` (that stalls every key): reject with ``retry_after``.
+    The stack serialises calls to every stage, so a defense may keep per-key state in plain
+    dicts. For the same reason a defense should not sleep in ``check_request`` (that stalls
+    every key): reject with ``retry_after``. A defense with per-key state overrides
+    :meth:`reset`. Constructor parameters are keyword-only and validated: a bad value raises
+    ``ValueError`` naming the parameter and its allowed range.
     """
 
     name: ClassVar[str] = "defense"
@@ -158,15 +203,46 @@ class Defense:
     def check_request(self, ctx: RequestContext) -> Rejection | None:
         return None
 
+    def adjust(self, ctx: RequestContext) -> SamplingParams:
+        """The sampling settings to use instead of ``ctx.params`` (default: unchanged)."""
+        return ctx.params
+
     def logits_processors(self, ctx: RequestContext) -> list[LogitsProcessor]:
         return []
 
     def transform(self, ctx: RequestContext, generations: list[Generation]) -> list[Generation]:
         return generations
 
+    def reset(self) -> None:
+        """Forget per-key state (counters, histories): called between benchmark cells."""
 
-DEFENSES: Registry[type[Defense]] = Registry("defense")
+    def check_stack(self, stack: Sequence[Defense]) -> None:
+        """Raise ``ValueError`` when this defense cannot work in ``stack`` (e.g. it hands keys
+        to a defense that is missing). Called once when the stack is built."""
+
+    @property
+    def at_sampling_time(self) -> bool:
+        """True when this defense acts at sampling time (needs a reference model)."""
+        return type(self).logits_processors is not Defense.logits_processors
+
+
+DEFENSES: Registry[type[Defense]] = Registry(
+    "defense",
+    (
+        "extractbench.defenses.rate_limit",
+        "extractbench.defenses.logprob_guard",
+        "extractbench.defenses.reasoning_guard",
+        "extractbench.defenses.perturb",
+        "extractbench.defenses.misinformation",
+        "extractbench.defenses.detector",
+        "extractbench.defenses.watermark",
+    ),
+)
 """Defense classes by name; a scenario's ``DefenseSpec(name, params)`` builds ``cls(**params)``."""
+
+
+class DefenseConfigError(ValueError):
+    """A defense stack that cannot be built; the message is one line naming where."""
 
 
 class DefenseStack:
@@ -178,13 +254,64 @@ class DefenseStack:
         self._lock = threading.RLock()
         for d in self.defenses:
             d.bind(self.audit)
+        for d in self.defenses:
+            d.check_stack(self.defenses)
 
     @classmethod
     def from_specs(
-        cls, specs: Sequence[tuple[str, dict[str, Any]]], audit: AuditLog | None = None
+        cls,
+        specs: Sequence[Any],
+        audit: AuditLog | None = None,
+        where: str = "defenses",
     ) -> DefenseStack:
-        """Build from ``(registered name, params)`` pairs."""
-        return cls([DEFENSES.get(name)(**params) for name, params in specs], audit)
+        """Build from ``(registered name, params)`` pairs or objects with ``name`` and
+        ``params`` (a scenario's ``DefenseSpec``). Raises :class:`DefenseConfigError`, one line
+        naming ``where.i.name`` or ``where.i.params`` and the fix."""
+        from extractbench.registry import UnknownNameError
+
+        stages: list[Defense] = []
+        for i, spec in enumerate(specs):
+            name, params = _spec_parts(spec)
+            try:
+                factory = DEFENSES.get(name)
+            except UnknownNameError as exc:
+                raise DefenseConfigError(
+                    f"{where}.{i}.name: {exc} (run `extractbench list defenses`)"
+                ) from None
+            unknown, allowed = _unknown_params(factory, params)
+            if unknown:
+                raise DefenseConfigError(
+                    f"{where}.{i}.params: {name}: unknown parameter {unknown[0]!r} "
+                    f"(allowed: {', '.join(allowed) or 'none'})")
+            try:
+                stages.append(factory(**params))
+            except (TypeError, ValueError) as exc:
+                raise DefenseConfigError(f"{where}.{i}.params: {exc}") from None
+        try:
+            return cls(stages, audit)
+        except ValueError as exc:
+            raise DefenseConfigError(f"{where}: {exc}") from None
+
+    def find(self, name: str) -> Defense | None:
+        """The first defense registered as ``name`` in this stack, or ``None``."""
+        return next((d for d in self.defenses if d.name == name), None)
+
+    def reset(self, audit: AuditLog | None = None) -> None:
+        """Forget every defense's per-key state; with ``audit``, record to it from now on
+        (the runner gives each cell its own audit file)."""
+        with self._lock:
+            if audit is not None:
+                self.audit = audit
+                for d in self.defenses:
+                    d.bind(audit)
+            else:
+                self.audit.forget_flags()
+            for d in self.defenses:
+                d.reset()
+
+    def sampling_defenses(self) -> list[str]:
+        """Names of the sampling-time defenses (which a proxy cannot apply)."""
+        return [d.name for d in self.defenses if d.at_sampling_time]
 
     def check_request(self, ctx: RequestContext) -> Rejection | None:
         """The first rejection in stack order (recorded as a ``reject`` event), or ``None``."""
@@ -195,6 +322,15 @@ class DefenseStack:
                     d.record(ctx, "reject", status=rejection.status, message=rejection.message)
                     return rejection
         return None
+
+    def adjust(self, ctx: RequestContext) -> RequestContext:
+        """``ctx`` with the sampling settings every defense adjusted, in stack order."""
+        with self._lock:
+            for d in self.defenses:
+                params = d.adjust(ctx)
+                if params != ctx.params:
+                    ctx = replace(ctx, params=params)
+        return ctx
 
     def logits_processors(self, ctx: RequestContext) -> list[LogitsProcessor]:
         with self._lock:
@@ -208,3 +344,24 @@ class DefenseStack:
 
     def __len__(self) -> int:
         return len(self.defenses)
+
+
+def _unknown_params(factory: type[Defense], params: Mapping[str, Any]
+                    ) -> tuple[list[str], list[str]]:
+    """Parameter names ``factory`` does not take, and the names it does."""
+    sig = inspect.signature(factory)
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values()):
+        return [], []
+    named = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    allowed = [n for n, p in sig.parameters.items() if p.kind in named]
+    return [k for k in params if k not in allowed], allowed
+
+
+def _spec_parts(spec: Any) -> tuple[str, dict[str, Any]]:
+    if isinstance(spec, tuple):
+        name, params = spec
+    else:
+        name, params = spec.name, spec.params
+    if not isinstance(params, Mapping):
+        raise DefenseConfigError(f"defense {name!r}: params must be a mapping")
+    return str(name), dict(params)

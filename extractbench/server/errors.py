@@ -60,6 +60,7 @@ class ApiError(Exception):
             rejection.status,
             rejection.message,
             error_type=rejection.error_type,
+            code=rejection.code,
             retry_after=rejection.retry_after,
         )
 

@@ -67,6 +67,14 @@ class ServerState:
         rejection = self.stack.check_request(ctx)
         if rejection is not None:
             raise ApiError.from_rejection(rejection)
+        ctx = self.stack.adjust(ctx)
         processors = self.stack.logits_processors(ctx)
-        generations = served.generate(prompt, params, n, processors)
+        generations = served.generate(prompt, ctx.params, n, processors)
         return self.stack.transform(ctx, generations)
+
+    def reset(self) -> None:
+        """Start every key's query index at 0 again and forget the defenses' per-key state
+        (between benchmark cells)."""
+        with self._lock:
+            self._counts.clear()
+        self.stack.reset()

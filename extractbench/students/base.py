@@ -38,4 +38,8 @@ class StudentFactory(Protocol):
     def __call__(self, **params: Any) -> Student: ...
 
 
-STUDENTS: Registry[StudentFactory] = Registry("student", ("extractbench.students.tinylm",))
+STUDENTS: Registry[StudentFactory] = Registry("student", (
+    "extractbench.students.tinylm",
+    "extractbench.students.linear",
+    "extractbench.students.lookup",
+))

@@ -1,4 +1,19 @@
-"""``tinylm``: a small byte-level transformer trained from scratch on the harvest."""
+"""``tinylm``: a small byte-level transformer trained from scratch on the harvest.
+
+What it learns from:
+
+- **text**: every pair's response text, with the loss on the response tokens only. Reasoning
+  traces need nothing special: a harvested "working + answer" response is the target, the
+  model learns to reason before answering, and :meth:`TinyLMStudent.predict` gives it room to
+  (it generates up to the longest response it was trained on when that is longer than the
+  ``max_tokens`` it is asked for; the task's extractor then reads the final answer).
+- **logprobs**: when a pair carries ``top_logprobs`` that line up with its response bytes (one
+  list of single-byte alternatives per byte, as the reference endpoint returns them), the loss
+  at those positions mixes CE with a KL term on the renormalised top-k
+  (:mod:`extractbench.training`, weight ``kd_weight``). Pairs whose logprobs do not line up
+  (a vendor's multi-byte tokens, a perturbed or partial list) train on text alone;
+  ``FitReport.details["soft_pairs"]`` says how many pairs had soft labels.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +22,32 @@ from typing import Any
 
 import torch
 
+from extractbench import tokenizer
 from extractbench.generation import greedy
 from extractbench.lm import LMConfig, TinyLM
 from extractbench.students.base import STUDENTS, FitReport, TrainPair
-from extractbench.training import Example, TrainConfig, train
+from extractbench.training import Example, SoftLabels, TrainConfig, train
+
+MAX_LEN_CAP = 512  # longest sequence (prompt + response) the student grows to for reasoning
+
+
+def soft_labels(pair: TrainPair) -> SoftLabels | None:
+    """The pair's top-logprobs as byte-token soft labels, or ``None`` when they do not line up
+    with the response bytes (then the pair trains on its text only)."""
+    if not pair.top_logprobs:
+        return None
+    if len(pair.top_logprobs) != len(tokenizer.encode(pair.response)):
+        return None
+    out: list[tuple[tuple[int, float], ...]] = []
+    for alts in pair.top_logprobs:
+        ids: list[tuple[int, float]] = []
+        for token, logprob in alts:
+            tid = tokenizer.token_id(token)
+            if tid is None:
+                return None
+            ids.append((tid, float(logprob)))
+        out.append(tuple(ids))
+    return tuple(out)
 
 
 class TinyLMStudent:
@@ -18,21 +55,27 @@ class TinyLMStudent:
 
     Training length follows the data: ``epochs`` passes over the harvest, clamped to
     [``min_steps``, ``max_steps``] optimiser steps. With no data the model stays at its
-    random initialisation (that is the ``base_score`` recipe).
+    random initialisation (that is the ``base_score`` recipe). ``kd_weight`` weighs the
+    distillation term where the harvest has logprobs (0 disables it). The context grows past
+    the default 160 tokens (up to 512) when harvested responses need it (reasoning traces).
     """
 
     def __init__(self, d_model: int = 64, n_layers: int = 2, n_heads: int = 4,
                  batch_size: int = 64, lr: float = 3e-3, epochs: float = 30.0,
-                 min_steps: int = 50, max_steps: int = 1000) -> None:
+                 min_steps: int = 50, max_steps: int = 1000, kd_weight: float = 0.5) -> None:
         if d_model % n_heads:
-            raise ValueError("d_model must be a multiple of n_heads")
+            raise ValueError("tinylm: d_model must be a multiple of n_heads")
         if min_steps > max_steps:
-            raise ValueError("min_steps must be <= max_steps")
+            raise ValueError("tinylm: min_steps must be <= max_steps")
+        if not 0.0 <= kd_weight <= 1.0:
+            raise ValueError(f"tinylm: kd_weight must be in [0, 1], got {kd_weight}")
         self.cfg = LMConfig(d_model=d_model, n_layers=n_layers, n_heads=n_heads,
                             d_ff=4 * d_model)
         self.batch_size, self.lr, self.epochs = batch_size, lr, epochs
         self.min_steps, self.max_steps = min_steps, max_steps
+        self.kd_weight = kd_weight
         self.model: TinyLM | None = None
+        self._room = 0  # longest trained response, in tokens
 
     def steps_for(self, n: int) -> int:
         if n == 0:
@@ -40,25 +83,39 @@ class TinyLMStudent:
         want = int(self.epochs * n / self.batch_size)
         return max(self.min_steps, min(self.max_steps, want))
 
+    def _config_for(self, pairs: list[TrainPair]) -> LMConfig:
+        need = max((self.cfg.max_prompt + len(tokenizer.encode(p.response)) + 1 for p in pairs),
+                   default=0)
+        if need <= self.cfg.max_len:
+            return self.cfg
+        return LMConfig(**{**self.cfg.__dict__, "max_len": min(MAX_LEN_CAP, need)})
+
     def fit(self, pairs: list[TrainPair], seed: int) -> FitReport:
         t0 = time.time()
         torch.manual_seed(seed)
-        self.model = TinyLM(self.cfg)
+        self.model = TinyLM(self._config_for(pairs))
+        self._room = max((len(tokenizer.encode(p.response)) + 1 for p in pairs), default=0)
         steps = self.steps_for(len(pairs))
         losses: list[float] = []
+        examples = [Example(p.prompt, p.response, soft_labels(p) if self.kd_weight else None)
+                    for p in pairs]
         if steps:
-            examples = [Example(p.prompt, p.response) for p in pairs]
-            tc = TrainConfig(steps=steps, batch_size=self.batch_size, lr=self.lr, seed=seed)
+            tc = TrainConfig(steps=steps, batch_size=self.batch_size, lr=self.lr, seed=seed,
+                             kd_weight=self.kd_weight)
             losses = train(self.model, examples, tc)
         self.model.eval()
-        details: dict[str, Any] = {"final_loss": losses[-1] if losses else None}
+        details: dict[str, Any] = {
+            "final_loss": losses[-1] if losses else None,
+            "soft_pairs": sum(e.soft is not None for e in examples),
+            "max_len": self.model.cfg.max_len,
+        }
         return FitReport(train_s=time.time() - t0, steps=steps, examples=len(pairs),
                          details=details)
 
     def predict(self, prompts: list[str], max_tokens: int) -> list[str]:
         if self.model is None:
-            raise RuntimeError("fit() before predict()")
-        return greedy(self.model, prompts, max_tokens)
+            raise RuntimeError("tinylm: fit() before predict()")
+        return greedy(self.model, prompts, max(max_tokens, self._room))
 
 
 @STUDENTS.register("tinylm")

@@ -1,0 +1,217 @@
+"""``stealth``: the campaign built to evade per-key detection.
+
+Idea: the same harvest as ``random-pool``, disguised. Queries are spread over all the
+attacker's keys (``AttackSpec.keys`` in the scenario gives the oracle N keys), each key is
+paced with jitter so no key bursts, pool prompts are paraphrased so no key sends a visibly
+templated sequence, and benign-looking filler questions are mixed in so each key's traffic
+resembles a legitimate user's. The student trains on the *original* pool prompt of each
+paraphrase (recorded with :meth:`~attacks.base.AttackContext.train_on`); filler answers are
+not trained on. Stealth is paid for: filler costs budget and paraphrases may get worse answers.
+
+Models: industry reports of distillation campaigns run "across thousands of accounts through
+proxies", with "traffic mixed with legitimate requests", that "adapt when blocked"
+(e.g. OpenAI's and Anthropic's threat-intelligence reports on distillation, 2025); the
+per-account query budgets and query-distribution detectors of Juuti et al., *PRADA* (EuroS&P
+2019) that such campaigns evade.
+
+Adapts: a key refused with 401/403 (banned) is retired, and the remaining keys slow down by
+``slowdown`` (the defender is watching); a key that meets a rate limit (429) slows down by
+``slowdown`` and speeds up again by 10 % per clean round, never faster than its start. It stops
+when the budget binds, every key is retired or at its ``max_per_key`` cap, or after
+``patience`` rounds without an answer.
+
+Parameters: ``paraphrase`` (share of pool prompts reworded, default 0.5), ``benign_share``
+(share of queries that are filler, default 0.2), ``per_key_rpm`` (starting pace per key in
+requests per minute; default none: unpaced until rate limited), ``jitter`` (relative jitter
+of the pace, default 0.5), ``max_per_key`` (queries a key sends before it is retired, default
+none), ``slowdown`` (default 2.0), ``per_key_batch`` (queries per key per round, default 8),
+``temperature`` (default 0), ``max_tokens`` (default: the task's answer length),
+``patience`` (default 3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from typing import Any
+
+from attacks.base import ATTACKS, AttackContext, Tracker
+from extractbench.oracle import BudgetExhausted, QueryOutcome
+
+GENERIC_FILLER = (
+    "Can you suggest a name for a small bakery?",
+    "What is a good way to start learning to cook?",
+    "How do I politely decline a meeting invitation?",
+    "Give me a tip for sleeping better.",
+    "What should I pack for a weekend hiking trip?",
+    "How long should I boil an egg for a soft yolk?",
+    "What's a fun fact about octopuses?",
+    "Can you recommend a board game for four players?",
+    "How do I keep basil fresh?",
+    "What is a polite way to ask for feedback?",
+    "Suggest a title for a blog post about gardening.",
+    "How do I remove a coffee stain from a shirt?",
+    "What are some stretches for a stiff neck?",
+    "Write a one-line birthday message for a colleague.",
+    "Why is the sky blue?",
+    "How can I make my morning routine faster?",
+)
+
+_SWAPS = (
+    ("What is ", "What's "), ("What is ", "Tell me "), ("Compute ", "Work out "),
+    ("Calculate ", "Figure out "), ("Answer with", "Reply with"), ("answer with", "reply with"),
+    ("the number only", "just the number"), ("Answer briefly", "Keep it short"),
+    ("Which ", "Tell me which "), ("Who ", "Do you know who "),
+)
+_PREFIXES = ("", "", "Quick question: ", "Hi! ", "Please help: ", "I was wondering: ")
+_SUFFIXES = ("", "", " Thanks!", " Thank you.")
+
+
+def paraphrase(prompt: str, rng: random.Random) -> str:
+    """A surface rewording that keeps the content (swaps of common phrasings, a greeting, a
+    thank-you); returns ``prompt`` unchanged when nothing applies."""
+    out = prompt
+    swaps = [s for s in _SWAPS if s[0] in out]
+    rng.shuffle(swaps)
+    for old, new in swaps[: rng.randint(1, 2)] if swaps else []:
+        out = out.replace(old, new, 1)
+    prefix, suffix = rng.choice(_PREFIXES), rng.choice(_SUFFIXES)
+    if prefix and out[:1].isupper() and not out[1:2].isupper():
+        out = out[0].lower() + out[1:]
+    out = f"{prefix}{out}{suffix}"
+    if out == prompt:
+        out = f"{rng.choice(_PREFIXES[2:])}{prompt}"
+    return out
+
+
+class _KeyState:
+    def __init__(self, index: int, interval: float) -> None:
+        self.index = index
+        self.interval = interval
+        self.base = interval
+        self.next_at = 0.0
+        self.sent = 0
+        self.retired: str | None = None
+
+
+class Stealth:
+    """Many keys, paced, paraphrased, mixed with filler; see the module docstring."""
+
+    def __init__(self, paraphrase: float = 0.5, benign_share: float = 0.2,
+                 per_key_rpm: float | None = None, jitter: float = 0.5,
+                 max_per_key: int | None = None, slowdown: float = 2.0,
+                 per_key_batch: int = 8, temperature: float = 0.0,
+                 max_tokens: int | None = None, patience: int = 3) -> None:
+        for name, v in (("paraphrase", paraphrase), ("jitter", jitter)):
+            if not 0.0 <= v <= 1.0:
+                raise ValueError(f"stealth: {name} must be in [0, 1], got {v}")
+        if not 0.0 <= benign_share < 1.0:
+            raise ValueError(f"stealth: benign_share must be in [0, 1), got {benign_share}")
+        if per_key_rpm is not None and per_key_rpm <= 0:
+            raise ValueError("stealth: per_key_rpm must be positive")
+        if max_per_key is not None and max_per_key < 1:
+            raise ValueError("stealth: max_per_key must be at least 1")
+        if slowdown < 1.0 or per_key_batch < 1:
+            raise ValueError("stealth: slowdown must be >= 1 and per_key_batch >= 1")
+        self.paraphrase, self.benign_share = paraphrase, benign_share
+        self.interval = 60.0 / per_key_rpm if per_key_rpm else 0.0
+        self.jitter, self.max_per_key, self.slowdown = jitter, max_per_key, slowdown
+        self.per_key_batch, self.temperature = per_key_batch, temperature
+        self.max_tokens, self.patience = max_tokens, patience
+
+    async def run(self, ctx: AttackContext) -> str:
+        order = ctx.sendable(ctx.pool)
+        ctx.rng.shuffle(order)
+        filler = ctx.sendable(ctx.benign_like or GENERIC_FILLER)
+        keys = [_KeyState(i, self.interval) for i in range(len(ctx.oracle.key_ids))]
+        by_id = {kid: keys[i] for i, kid in enumerate(ctx.oracle.key_ids)}
+        tracker = Tracker(ctx, self.patience)
+        max_tokens = self.max_tokens or ctx.max_tokens
+        ctx.oracle.note("stealth: campaign plan", keys=len(keys), paraphrase=self.paraphrase,
+                        benign_share=self.benign_share, filler=len(filler))
+        pos = 0
+        while pos < len(order):
+            live = [k for k in keys if k.retired is None]
+            if not live:
+                return tracker.stop("every key retired")
+            plan: list[tuple[_KeyState, str, str | None]] = []  # key, sent, train prompt
+            for k in live:
+                room = self.per_key_batch
+                if self.max_per_key is not None:
+                    room = min(room, self.max_per_key - k.sent)
+                for _ in range(room):
+                    if filler and ctx.rng.random() < self.benign_share:
+                        plan.append((k, ctx.rng.choice(filler), None))
+                        continue
+                    if pos >= len(order):
+                        break
+                    question = order[pos]
+                    pos += 1
+                    sent = question
+                    if ctx.rng.random() < self.paraphrase:
+                        candidate = paraphrase(question, ctx.rng)
+                        sent = candidate if ctx.may_send(candidate) else question
+                    plan.append((k, sent, question))
+            ctx.rng.shuffle(plan)
+            outcomes = await asyncio.gather(*(self._one(ctx, k, p, max_tokens)
+                                              for k, p, _ in plan))
+            rate_limited: set[int] = set()
+            for (k, sent_prompt, original), o in zip(plan, outcomes, strict=True):
+                k.sent += o.ok or o.attempts > 0
+                if o.ok:
+                    if o.attempts > 1:
+                        rate_limited.add(k.index)
+                    if original is None:
+                        ctx.train_on(o.index, None)  # filler: not a training pair
+                    elif original != sent_prompt:
+                        ctx.train_on(o.index, original)
+                elif o.error_type == "rate_limit":
+                    rate_limited.add(k.index)
+                elif o.error_type in ("auth", "permission") and o.key_id is not None:
+                    self._retire(ctx, by_id[o.key_id], keys, f"refused ({o.error_type})")
+            for k in live:
+                if self.max_per_key is not None and k.sent >= self.max_per_key and not k.retired:
+                    k.retired = "at its per-key cap"
+                if k.index in rate_limited:
+                    k.interval = max(0.05, k.interval * self.slowdown)
+                else:
+                    k.interval = max(k.base, k.interval * 0.9)
+            stop = tracker.update(outcomes)
+            if stop is not None:
+                return stop
+        return "attack pool exhausted"
+
+    async def _one(self, ctx: AttackContext, key: _KeyState, prompt: str,
+                   max_tokens: int) -> QueryOutcome:
+        """One query on ``key``, after waiting for the key's next (jittered) slot."""
+        now = time.monotonic()
+        start = max(now, key.next_at)
+        gap = key.interval * (1 + self.jitter * (2 * ctx.rng.random() - 1))
+        key.next_at = start + gap
+        if start > now:
+            await asyncio.sleep(start - now)
+        try:
+            return await ctx.oracle.query(prompt, key_index=key.index, max_tokens=max_tokens,
+                                          temperature=self.temperature)
+        except BudgetExhausted as e:
+            assert e.failure is not None
+            return e.failure
+
+    def _retire(self, ctx: AttackContext, key: _KeyState, keys: list[_KeyState],
+                why: str) -> None:
+        if key.retired is not None:
+            return
+        key.retired = why
+        ctx.oracle.note("stealth: key retired", key=ctx.oracle.key_ids[key.index], why=why)
+        for k in keys:  # the defender is watching: everyone else goes slower
+            if k.retired is None:
+                k.interval = max(0.05, k.interval * self.slowdown)
+                k.base = max(k.base, k.interval)
+
+
+
+@ATTACKS.register("stealth")
+def make_stealth(**params: Any) -> Stealth:
+    """Spread over many keys, paced, paraphrased, mixed with benign-looking filler."""
+    return Stealth(**params)

@@ -1,0 +1,106 @@
+"""``logprob-guard``: hide, cap, round or noise the token logprobs an endpoint returns, and
+ignore ``logit_bias``.
+
+The idea modelled: logprobs are soft labels. A student distilled on the teacher's full
+next-token distribution learns far more per query than one trained on sampled text, and
+``logit_bias`` lets an attacker read logits a token at a time (Carlini et al. 2024, "Stealing
+part of a production language model"; Finlayson et al. 2024). Vendors answer by returning no
+logprobs, at most a few ``top_logprobs``, or coarsened values, and by limiting ``logit_bias``.
+
+- ``hide``: no logprobs at all (the request is served as if it had not asked).
+- ``max_top_logprobs``: at most this many alternatives per token (0: the chosen token's only).
+- ``round_to``: every logprob rounded to a multiple of this step (e.g. 0.5 nats).
+- ``noise_std``: Gaussian noise (nats) on every logprob, clipped at 0; alternatives re-sorted.
+  With ``consistent_noise`` (default) the noise is a function of the prompt, so asking the same
+  question again returns the same noisy values and averaging repeats gains nothing.
+- ``ignore_logit_bias``: the request's ``logit_bias`` is dropped before sampling.
+
+The answer text is never changed: benign users who do not read logprobs lose nothing.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+
+from extractbench.defenses import params as P
+from extractbench.defenses.base import DEFENSES, Defense, RequestContext
+from extractbench.defenses.poison import prompt_rng
+from extractbench.generation import Generation, SamplingParams, TokenLogprob, TopLogprob
+
+NAME = "logprob-guard"
+
+
+@DEFENSES.register(NAME)
+class LogprobGuard(Defense):
+    """Hide logprobs, cap top_logprobs, round or add noise to them, ignore logit_bias."""
+
+    name = NAME
+
+    def __init__(
+        self,
+        *,
+        hide: bool = False,
+        max_top_logprobs: int | None = None,
+        round_to: float | None = None,
+        noise_std: float = 0.0,
+        consistent_noise: bool = True,
+        ignore_logit_bias: bool = True,
+        seed: int = 0,
+    ) -> None:
+        self.hide = bool(P.choice(NAME, "hide", hide, (True, False)))
+        cap = P.optional(NAME, "max_top_logprobs", max_top_logprobs, 0, 20, integer=True)
+        self.max_top = None if cap is None else int(cap)
+        self.round_to = P.optional(NAME, "round_to", round_to, 0, 100, lo_open=True)
+        self.noise_std = P.number(NAME, "noise_std", noise_std, 0, 100)
+        self.consistent_noise = bool(
+            P.choice(NAME, "consistent_noise", consistent_noise, (True, False)))
+        self.ignore_logit_bias = bool(
+            P.choice(NAME, "ignore_logit_bias", ignore_logit_bias, (True, False)))
+        self.seed = P.integer(NAME, "seed", seed)
+        if not (self.hide or self.max_top is not None or self.round_to or self.noise_std
+                or self.ignore_logit_bias):
+            raise ValueError(f"{NAME}: nothing to do; set hide, max_top_logprobs, round_to, "
+                             "noise_std or ignore_logit_bias")
+
+    def adjust(self, ctx: RequestContext) -> SamplingParams:
+        p = ctx.params
+        if self.ignore_logit_bias and p.logit_bias:
+            p = replace(p, logit_bias={})
+        if self.hide and p.top_logprobs is not None:
+            p = replace(p, top_logprobs=None)
+        elif self.max_top is not None and p.top_logprobs is not None:
+            p = replace(p, top_logprobs=min(p.top_logprobs, self.max_top))
+        return p
+
+    def transform(self, ctx: RequestContext, generations: list[Generation]) -> list[Generation]:
+        out = []
+        for i, g in enumerate(generations):
+            if g.logprobs is None:
+                out.append(g)
+            elif self.hide:
+                out.append(replace(g, logprobs=None))
+            else:
+                rng = (prompt_rng(self.seed, ctx.prompt, f"logprob/{i}") if self.consistent_noise
+                       else random.Random(f"{self.seed}/{ctx.key_id}/{ctx.index}/{i}"))
+                out.append(replace(g, logprobs=[self._token(lp, rng) for lp in g.logprobs]))
+        return out
+
+    def _token(self, lp: TokenLogprob, rng: random.Random) -> TokenLogprob:
+        top = lp.top if self.max_top is None else lp.top[: self.max_top]
+        if not (self.noise_std or self.round_to):
+            return replace(lp, top=top) if top is not lp.top else lp
+        noise: dict[str, float] = {}
+
+        def value(token: str, logprob: float) -> float:
+            if self.noise_std:
+                if token not in noise:
+                    noise[token] = rng.gauss(0.0, self.noise_std)
+                logprob += noise[token]
+            if self.round_to:
+                logprob = round(logprob / self.round_to) * self.round_to
+            return min(0.0, logprob)
+
+        new_top = [TopLogprob(t.token, t.bytes, value(t.token, t.logprob)) for t in top]
+        new_top.sort(key=lambda t: -t.logprob)
+        return TokenLogprob(lp.token, lp.bytes, value(lp.token, lp.logprob), new_top)

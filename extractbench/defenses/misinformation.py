@@ -1,0 +1,148 @@
+"""``misinformation``: answer wrongly when a prompt looks out of the benign distribution.
+
+The idea modelled: Adaptive Misinformation (Kariyappa & Qureshi, CVPR 2020). Extraction
+queries often come from outside the distribution real users send (synthetic, templated,
+perturbed or unusual prompts); answering those wrongly poisons the attacker's data while
+in-distribution users keep correct answers.
+
+The out-of-distribution score of a prompt is its cosine distance to the nearest prompt of a
+reference set of benign prompts, in the hashed character n-gram space of
+:mod:`extractbench.defenses.features` (digits abstracted by default, so a prompt is judged by
+its wording, not its numbers). Above ``threshold`` the answer is poisoned (one character of the
+final answer changes, consistently per prompt; see :mod:`extractbench.defenses.poison`) and a
+``degrade`` event is recorded.
+
+The reference set comes from one of (they add up):
+
+- ``reference_prompts``: a list of benign prompts;
+- ``reference_file``: a UTF-8 text file, one prompt per line;
+- ``reference_task``: ``{family, params, n, seed}`` — the ``benign`` split of a registered
+  task, i.e. the defender's own sample of legitimate traffic;
+- ``learn_first``: the first N prompts the endpoint receives (from any key) are taken as
+  benign and answered truthfully. It assumes the endpoint's early traffic is legitimate: an
+  attacker who arrives first teaches it his distribution. The learned set survives
+  :meth:`reset`.
+
+Benign cost: in-distribution prompts farther than ``threshold`` from every reference prompt
+are poisoned too; that shows as lost ``utility``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from extractbench.defenses import params as P
+from extractbench.defenses.base import DEFENSES, Defense, RequestContext
+from extractbench.defenses.features import embed, embed_all, min_distance
+from extractbench.defenses.poison import poison, prompt_rng
+from extractbench.generation import Generation
+
+NAME = "misinformation"
+
+
+@DEFENSES.register(NAME)
+class Misinformation(Defense):
+    """Answers wrongly on prompts far from a reference set of benign prompts."""
+
+    name = NAME
+
+    def __init__(
+        self,
+        *,
+        threshold: float = 0.2,
+        reference_prompts: list[str] | None = None,
+        reference_file: str | None = None,
+        reference_task: dict[str, Any] | None = None,
+        learn_first: int = 0,
+        abstract_digits: bool = True,
+        ngram: int = 3,
+        dim: int = 256,
+        close_tag: str = "</reasoning>",
+        seed: int = 0,
+    ) -> None:
+        self.threshold = P.number(NAME, "threshold", threshold, 0, 1, lo_open=True, hi_open=True)
+        self.learn_first = P.integer(NAME, "learn_first", learn_first, 0)
+        self.abstract_digits = bool(
+            P.choice(NAME, "abstract_digits", abstract_digits, (True, False)))
+        self.ngram = P.integer(NAME, "ngram", ngram, 1, 8)
+        self.dim = P.integer(NAME, "dim", dim, 16, 65536)
+        self.close_tag = close_tag
+        self.seed = P.integer(NAME, "seed", seed)
+        prompts: list[str] = []
+        if reference_prompts is not None:
+            if not isinstance(reference_prompts, list) or not all(
+                    isinstance(p, str) for p in reference_prompts):
+                raise ValueError(f"{NAME}: reference_prompts must be a list of strings")
+            prompts += reference_prompts
+        if reference_file is not None:
+            prompts += _read_file(reference_file)
+        if reference_task is not None:
+            prompts += _task_prompts(reference_task)
+        if not prompts and not self.learn_first:
+            raise ValueError(f"{NAME}: no reference set; give reference_prompts, "
+                             "reference_file, reference_task or learn_first >= 1")
+        self._bank = embed_all(prompts, self.dim, self.ngram, self.abstract_digits)
+        self._learned = 0
+
+    @property
+    def reference_size(self) -> int:
+        return len(self._bank)
+
+    def score(self, prompt: str) -> float:
+        """Out-of-distribution score: distance to the nearest reference prompt (1.0 when the
+        set is empty)."""
+        d = min_distance(self._vec(prompt), self._bank)
+        return 1.0 if d is None else d
+
+    def _vec(self, prompt: str) -> npt.NDArray[np.float32]:
+        return embed(prompt, self.dim, self.ngram, self.abstract_digits)
+
+    def transform(self, ctx: RequestContext, generations: list[Generation]) -> list[Generation]:
+        if self._learned < self.learn_first:
+            self._learned += 1
+            self._bank = np.vstack([self._bank, self._vec(ctx.prompt)[None, :]])
+            return generations
+        distance = self.score(ctx.prompt)
+        if distance <= self.threshold:
+            return generations
+        out = []
+        for i, g in enumerate(generations):
+            out.append(poison(g, prompt_rng(self.seed, ctx.prompt, f"misinfo/{i}"),
+                              self.close_tag))
+        self.record(ctx, "degrade", mode="misinformation", distance=round(distance, 4))
+        return out
+
+
+def _read_file(path: str) -> list[str]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"{NAME}: reference_file {path}: cannot read ({exc.strerror})") from None
+    return [ln for ln in (x.strip() for x in text.splitlines()) if ln]
+
+
+def _task_prompts(spec: dict[str, Any]) -> list[str]:
+    from extractbench.registry import UnknownNameError
+    from extractbench.tasks import TASKS
+
+    if not isinstance(spec, dict) or "family" not in spec:
+        raise ValueError(f"{NAME}: reference_task must be a mapping with family "
+                         "(and optional params, n, seed)")
+    unknown = set(spec) - {"family", "params", "n", "seed"}
+    if unknown:
+        raise ValueError(f"{NAME}: reference_task: unknown field(s) {sorted(unknown)} "
+                         "(allowed: family, params, n, seed)")
+    n = P.integer(NAME, "reference_task.n", spec.get("n", 200), 1)
+    seed = P.integer(NAME, "reference_task.seed", spec.get("seed", 0))
+    try:
+        factory = TASKS.get(str(spec["family"]))
+        task = factory(seed, {"benign": n}, **dict(spec.get("params") or {}))
+    except UnknownNameError as exc:
+        raise ValueError(f"{NAME}: reference_task.family: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{NAME}: reference_task.params: {exc}") from None
+    return [item.prompt for item in task.split("benign")]

@@ -1,0 +1,45 @@
+"""``watermark``: a green-list watermark at sampling time, so a stolen student can be traced.
+
+The idea modelled: Kirchenbauer et al. 2023 (see :mod:`extractbench.watermark`), used for
+attribution: a student trained on watermarked outputs may reproduce the teacher's green-token
+preference, and the owner can test a suspect model's outputs with the secret ``key``
+(e.g. "radioactivity" of watermarked text, Sander et al. 2024). It does not reduce what the
+attacker learns; it is worth what the test tells apart — which is why every figure comes with
+the same test on a control student trained on unwatermarked outputs.
+
+Parameters: ``key`` (the secret, an integer), ``gamma`` (green share of the vocabulary, in
+(0, 1)), ``delta`` (logit bias on green tokens, in (0, 20]; larger is easier to detect and
+costs more accuracy). Sampling time only: works on the reference models, not in proxy mode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from extractbench.defenses import params as P
+from extractbench.defenses.base import DEFENSES, Defense, RequestContext
+from extractbench.generation import LogitsProcessor
+from extractbench.watermark import GreenList, WatermarkTest
+
+NAME = "watermark"
+
+
+@DEFENSES.register(NAME)
+class Watermark(Defense):
+    """Kirchenbauer green-list watermark at sampling time (reference models only)."""
+
+    name = NAME
+
+    def __init__(self, *, key: int = 15485863, gamma: float = 0.5, delta: float = 2.0) -> None:
+        self.green_list = GreenList(
+            key=P.integer(NAME, "key", key, 0, 2**62),
+            gamma=P.number(NAME, "gamma", gamma, 0, 1, lo_open=True, hi_open=True),
+            delta=P.number(NAME, "delta", delta, 0, 20, lo_open=True),
+        )
+
+    def logits_processors(self, ctx: RequestContext) -> list[LogitsProcessor]:
+        return [self.green_list]
+
+    def detect(self, texts: Iterable[str], unique: bool = False) -> WatermarkTest:
+        """The detection test with this watermark's key on ``texts`` (responses only)."""
+        return self.green_list.detect(texts, unique=unique)

@@ -1,0 +1,85 @@
+"""``linear``: hashed word and character n-grams + logistic regression (scikit-learn), for
+classification. Each distinct (normalised) harvested response is a class; the student predicts
+the class of a prompt and answers with that class's most common response text."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.feature_extraction.text import HashingVectorizer
+from sklearn.linear_model import LogisticRegression
+
+from extractbench.students.base import STUDENTS, FitReport, TrainPair
+
+
+def class_key(response: str) -> str:
+    """Responses that differ only in case, surrounding space or a trailing full stop are one
+    class."""
+    return response.strip().rstrip(".").strip().casefold()
+
+
+class LinearStudent:
+    """Logistic regression over hashed n-grams of the prompt. Keeps the ``max_classes`` most
+    frequent responses (pairs with rarer responses are dropped); with no data, answers ""."""
+
+    def __init__(self, n_features: int = 2**16, word_ngrams: int = 2, char_min: int = 3,
+                 char_max: int = 5, C: float = 10.0, max_iter: int = 200,
+                 max_classes: int = 200) -> None:
+        if word_ngrams < 1 or not 1 <= char_min <= char_max:
+            raise ValueError("need word_ngrams >= 1 and 1 <= char_min <= char_max")
+        if C <= 0 or max_classes < 1 or n_features < 16:
+            raise ValueError("need C > 0, max_classes >= 1 and n_features >= 16")
+        self._word = HashingVectorizer(n_features=n_features, ngram_range=(1, word_ngrams),
+                                       alternate_sign=False)
+        self._char = HashingVectorizer(n_features=n_features, analyzer="char_wb",
+                                       ngram_range=(char_min, char_max), alternate_sign=False)
+        self.C, self.max_iter, self.max_classes = C, max_iter, max_classes
+        self._model: LogisticRegression | None = None
+        self._texts: list[str] = []  # class index -> response text
+        self._constant: str | None = None
+
+    def _features(self, prompts: list[str]) -> Any:
+        return sp.hstack([self._word.transform(prompts), self._char.transform(prompts)]).tocsr()
+
+    def fit(self, pairs: list[TrainPair], seed: int) -> FitReport:
+        t0 = time.time()
+        self._model, self._texts, self._constant = None, [], None
+        by_class: dict[str, Counter[str]] = {}
+        for p in pairs:
+            by_class.setdefault(class_key(p.response), Counter())[p.response] += 1
+        ranked = sorted(by_class, key=lambda k: -sum(by_class[k].values()))[: self.max_classes]
+        self._texts = [by_class[k].most_common(1)[0][0] for k in ranked]
+        index = {k: i for i, k in enumerate(ranked)}
+        kept = [(p.prompt, index[class_key(p.response)]) for p in pairs
+                if class_key(p.response) in index]
+        if len({y for _, y in kept}) == 1:
+            self._constant = self._texts[kept[0][1]]
+        elif kept:
+            # saga handles wide sparse features fast; a capped run that has not fully
+            # converged is still a fine classifier, so its warning is not news
+            self._model = LogisticRegression(C=self.C, solver="saga", max_iter=self.max_iter,
+                                             tol=1e-3, random_state=seed)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                self._model.fit(self._features([x for x, _ in kept]),
+                                np.array([y for _, y in kept]))
+        return FitReport(train_s=time.time() - t0, steps=0, examples=len(kept),
+                         details={"classes": len(self._texts), "dropped": len(pairs) - len(kept)})
+
+    def predict(self, prompts: list[str], max_tokens: int) -> list[str]:
+        if self._model is None:
+            return [self._constant or "" for _ in prompts]
+        labels = self._model.predict(self._features(prompts))
+        return [self._texts[int(y)] for y in labels]
+
+
+@STUDENTS.register("linear")
+def make_linear(**params: Any) -> LinearStudent:
+    """Hashed word/char n-grams + logistic regression (scikit-learn), for classification."""
+    return LinearStudent(**params)

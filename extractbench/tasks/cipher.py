@@ -1,0 +1,114 @@
+"""A proprietary skill: the "house cipher", a secret letter-rewriting rule that no public data
+teaches ("Encode the word 'talvo' with the house cipher. Answer with the encoded word only.").
+
+The rule is fixed (the teacher learned it): every letter is replaced through a secret
+permutation of the alphabet. An attacker can only learn it from the endpoint's answers. Every
+plain word lands in exactly one split.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import string
+
+from extractbench.tasks.answers import clean, final_part
+from extractbench.tasks.base import TASKS, SplitName, TaskItem, take_splits
+
+TEMPLATES = (
+    "Encode the word '{w}' with the house cipher. Answer with the encoded word only.",
+    "Apply the house cipher to '{w}'. Reply with the encoded word only.",
+    "What is '{w}' in the house cipher? Answer with the encoded word only.",
+)
+REFERENCE_MODEL = "cipher-ref"
+MIN_LEN, MAX_LEN = 3, 10  # word lengths the reference teacher was trained on
+_SECRET = "extractbench-house-cipher-v1"
+_VOWELS, _CONSONANTS = "aeiou", "bcdfghjklmnpqrstvwxyz"
+_WORD = re.compile(r"[A-Za-z]+")
+
+
+def _key() -> dict[str, str]:
+    letters = list(string.ascii_lowercase)
+    random.Random(_SECRET).shuffle(letters)
+    return dict(zip(string.ascii_lowercase, letters, strict=True))
+
+
+KEY = _key()
+
+
+def encode(word: str) -> str:
+    """The house cipher of a lowercase word."""
+    return "".join(KEY[c] for c in word)
+
+
+def make_word(rng: random.Random, length: int) -> str:
+    """A pronounceable pseudo-word: mostly alternating consonants and vowels, every letter
+    possible."""
+    vowel = rng.random() < 0.3
+    out = []
+    for _ in range(length):
+        pool = _VOWELS if vowel else _CONSONANTS
+        if rng.random() < 0.15:
+            pool = string.ascii_lowercase
+        out.append(rng.choice(pool))
+        vowel = not vowel if rng.random() < 0.85 else vowel
+    return "".join(out)
+
+
+class Cipher:
+    """Secret substitution cipher on pseudo-words of ``min_len`` to ``max_len`` letters
+    (3-10)."""
+
+    name = "cipher"
+    reasoning_suffix: str | None = None
+
+    def __init__(self, seed: int, sizes: dict[str, int], min_len: int = 4, max_len: int = 6,
+                 reference_model: str = REFERENCE_MODEL) -> None:
+        for label, v in (("min_len", min_len), ("max_len", max_len)):
+            if not isinstance(v, int) or not MIN_LEN <= v <= MAX_LEN:
+                raise ValueError(f"{label} must be an integer from {MIN_LEN} to {MAX_LEN} "
+                                 f"(got {v!r})")
+        if min_len > max_len:
+            raise ValueError(f"min_len ({min_len}) must be <= max_len ({max_len})")
+        self.min_len, self.max_len = min_len, max_len
+        self.reference_model = reference_model
+        self.max_answer_tokens = self.reasoning_max_tokens = max_len + 4
+        rng = random.Random(seed)
+        want = sum(max(0, int(v)) for v in sizes.values())
+        space = sum(26**n for n in range(min_len, max_len + 1))
+        seen: dict[str, None] = {}
+        for _ in range(20 * want + 1000):
+            if len(seen) >= min(want, space):
+                break
+            seen.setdefault(make_word(rng, rng.randint(min_len, max_len)), None)
+        chunks = take_splits(list(seen), sizes, f"min_len={min_len}, max_len={max_len}")
+        self._splits = {s: [self._item(w, rng) for w in c] for s, c in chunks.items()}
+
+    @staticmethod
+    def _item(word: str, rng: random.Random) -> TaskItem:
+        return TaskItem(key=word, prompt=rng.choice(TEMPLATES).format(w=word), answer=encode(word))
+
+    def split(self, name: SplitName) -> list[TaskItem]:
+        return list(self._splits[name])
+
+    def extract(self, text: str) -> str | None:
+        """The last word of the answer (after any reasoning block), lowercased."""
+        rest = final_part(text)
+        if rest is None:
+            return None
+        words = _WORD.findall(clean(rest))
+        return words[-1].lower() if words else None
+
+    def score(self, prediction: str | None, item: TaskItem) -> float:
+        return float(prediction is not None and prediction == item.answer)
+
+
+@TASKS.register("cipher")
+def make_cipher(seed: int, sizes: dict[str, int], **params: object) -> Cipher:
+    """Secret letter-substitution cipher (a proprietary skill); params: min_len, max_len."""
+    known = {"min_len", "max_len", "reference_model"}
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ValueError(f"unknown cipher parameter {unknown[0]!r} "
+                         f"(known: {', '.join(sorted(known))})")
+    return Cipher(seed, sizes, **params)  # type: ignore[arg-type]

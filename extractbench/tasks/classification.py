@@ -1,0 +1,121 @@
+"""Classification at scale: route short customer-support tickets to one of a fixed set of
+teams by a hidden rule.
+
+The rule (fixed; the teacher learned it): every product in the catalogue belongs to one team,
+secretly, and a ticket goes to its product's team whatever the complaint says ("Can I get a
+refund for my Quillex?" may belong to shipping). Tickets are generated from openers, complaint
+templates and products; every ticket text lands in exactly one split.
+"""
+
+from __future__ import annotations
+
+import random
+
+from extractbench.tasks.answers import final_part, last_label
+from extractbench.tasks.base import TASKS, SplitName, TaskItem, take_splits
+
+REFERENCE_MODEL = "classify-ref"
+LABELS = ("billing", "shipping", "returns", "technical", "accounts", "sales")
+ALIASES = {"bill": "billing", "tech": "technical", "account": "accounts", "return": "returns",
+           "sale": "sales", "ship": "shipping"}
+MAX_PRODUCTS = 240  # products in the catalogue the reference teacher learned
+_SECRET = "extractbench-ticket-routing-v1"
+
+PROMPTS = (
+    "Which team should handle this ticket: billing, shipping, returns, technical, accounts or "
+    "sales? Answer with the team only.\nTicket: {t}",
+    "Route this support ticket to one team (billing, shipping, returns, technical, accounts, "
+    "sales). Reply with the team name only.\nTicket: {t}",
+)
+OPENERS = ("", "Hi, ", "Hello, ", "Help! ", "Quick question: ", "Hey team, ")
+COMPLAINTS = (
+    "my {p} stopped working.", "my {p} arrived broken.", "can I get a refund for my {p}?",
+    "the {p} I ordered never came.", "my {p} keeps restarting.", "I was charged twice for a {p}.",
+    "how do I reset my {p}?", "the {p} is missing a part.", "I want to return my {p}.",
+    "is the {p} on sale?", "my {p} login fails.", "the {p} makes a loud noise.",
+    "where is my {p}?", "my {p} will not turn on.", "can I upgrade my {p}?",
+    "the {p} screen is cracked.", "who can fix my {p}?", "my {p} battery drains fast.",
+    "I lost the manual for my {p}.", "does the {p} come in blue?",
+)
+
+_ONSETS = ("b", "bl", "c", "cr", "d", "f", "fl", "g", "gr", "k", "l", "m", "n", "p", "pl",
+           "qu", "r", "s", "sn", "t", "tr", "v", "w", "z")
+_NUCLEI = ("a", "e", "i", "o", "u", "y")
+_CODAS = ("", "x", "n", "r", "l", "s", "m", "k", "t")
+
+
+def _build() -> dict[str, str]:
+    rng = random.Random(_SECRET)
+    names: dict[str, None] = {}
+    while len(names) < MAX_PRODUCTS:
+        name = "".join(rng.choice(_ONSETS) + rng.choice(_NUCLEI) + rng.choice(_CODAS)
+                       for _ in range(rng.choice((2, 3)))).capitalize()
+        if 4 <= len(name) <= 10 and last_label(name, [*LABELS, *ALIASES]) is None:
+            names.setdefault(name, None)
+    teams = [LABELS[i % len(LABELS)] for i in range(MAX_PRODUCTS)]
+    rng.shuffle(teams)
+    return dict(zip(names, teams, strict=True))
+
+
+PRODUCT_TEAM = _build()
+PRODUCTS = list(PRODUCT_TEAM)
+
+
+def ticket(opener: str, complaint: str, product: str) -> str:
+    body = complaint.format(p=product)
+    if not opener or opener.endswith("! "):
+        body = body[0].upper() + body[1:]
+    return opener + body
+
+
+class Classification:
+    """Ticket routing over the first ``products`` products of the catalogue (6-240)."""
+
+    name = "classification"
+    reasoning_suffix: str | None = None
+    labels = LABELS
+
+    def __init__(self, seed: int, sizes: dict[str, int], products: int = 120,
+                 reference_model: str = REFERENCE_MODEL) -> None:
+        if not isinstance(products, int) or not len(LABELS) <= products <= MAX_PRODUCTS:
+            raise ValueError(f"products must be an integer from {len(LABELS)} to "
+                             f"{MAX_PRODUCTS} (got {products!r})")
+        self.products = products
+        self.reference_model = reference_model
+        self.max_answer_tokens = self.reasoning_max_tokens = max(map(len, LABELS)) + 4
+        rng = random.Random(seed)
+        texts = [(o, c, p) for p in PRODUCTS[:products] for o in OPENERS for c in COMPLAINTS]
+        rng.shuffle(texts)
+        chunks = take_splits(texts, sizes, f"products={products}")
+        self._splits = {s: [self._item(t, rng) for t in c] for s, c in chunks.items()}
+
+    @staticmethod
+    def _item(parts: tuple[str, str, str], rng: random.Random) -> TaskItem:
+        text = ticket(*parts)
+        return TaskItem(key=text, prompt=rng.choice(PROMPTS).format(t=text),
+                        answer=PRODUCT_TEAM[parts[2]])
+
+    def split(self, name: SplitName) -> list[TaskItem]:
+        return list(self._splits[name])
+
+    def extract(self, text: str) -> str | None:
+        """The team named last (after any reasoning block), aliases such as "tech" mapped."""
+        rest = final_part(text)
+        if rest is None:
+            return None
+        found = last_label(rest, [*LABELS, *ALIASES])
+        return None if found is None else ALIASES.get(found, found)
+
+    def score(self, prediction: str | None, item: TaskItem) -> float:
+        return float(prediction == item.answer)
+
+
+@TASKS.register("classification")
+def make_classification(seed: int, sizes: dict[str, int], **params: object) -> Classification:
+    """Support-ticket routing to 6 teams by a hidden product rule; param: products."""
+    known = {"products", "reference_model"}
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ValueError(f"unknown classification parameter {unknown[0]!r} "
+                         f"(known: {', '.join(sorted(known))})")
+    return Classification(seed, sizes, **params)  # type: ignore[arg-type]

@@ -1,0 +1,156 @@
+"""A user task from a JSONL file: bring an existing evaluation set.
+
+One JSON object per line with ``prompt`` and ``answer`` (strings; a number answer is
+accepted) and optional ``choices`` (a list of strings that contains the answer). Blank lines
+are skipped. The seed shuffles the items; ``heldout`` and ``benign`` take exactly their size,
+the attack pool takes up to its size from the rest. Prompts are distinct (a duplicate is an
+error), so the splits are disjoint by content.
+
+Scorers: ``exact`` (after normalising case, whitespace, markdown and trailing punctuation),
+``numeric`` (the last number in the answer, compared as a number) and ``label`` (the choice,
+or known answer, named last in the response).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+from extractbench.tasks.answers import final_part, last_label, last_number, norm
+from extractbench.tasks.base import TASKS, SplitName, TaskItem, prompt_hash
+
+SCORERS = ("exact", "numeric", "label")
+
+
+def load_items(path: Path) -> list[TaskItem]:
+    """Read and check a task file; errors name the file and line."""
+    if not path.is_file():
+        raise ValueError(f"{path}: no such task file (params.path is relative to the working "
+                         "directory)")
+    items: list[TaskItem] = []
+    first_line: dict[str, int] = {}
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}:{n}"
+            try:
+                row: Any = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{where}: malformed JSON ({exc.msg} at column {exc.colno}); "
+                                 "each line must be one JSON object") from None
+            if not isinstance(row, dict):
+                raise ValueError(f"{where}: expected a JSON object with 'prompt' and 'answer'")
+            items.append(_item(row, where))
+            key = items[-1].key
+            if key in first_line:
+                raise ValueError(f"{where}: duplicate prompt (same as line {first_line[key]}); "
+                                 "remove one so the splits stay disjoint")
+            first_line[key] = n
+    if not items:
+        raise ValueError(f"{path}: empty task file (expected one JSON object per line with "
+                         "'prompt' and 'answer')")
+    return items
+
+
+def _item(row: dict[str, Any], where: str) -> TaskItem:
+    for field in ("prompt", "answer"):
+        if field not in row:
+            raise ValueError(f"{where}: missing field {field!r}")
+    prompt, answer = row["prompt"], row["answer"]
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise ValueError(f"{where}: field 'prompt' must be a non-empty string")
+    if isinstance(answer, bool) or not isinstance(answer, str | int | float):
+        raise ValueError(f"{where}: field 'answer' must be a string or a number")
+    answer = str(answer)
+    choices = row.get("choices")
+    if choices is not None:
+        if (not isinstance(choices, list) or not choices
+                or not all(isinstance(c, str) and c.strip() for c in choices)):
+            raise ValueError(f"{where}: field 'choices' must be a non-empty list of strings")
+        if answer not in choices:
+            raise ValueError(f"{where}: answer {answer!r} is not one of the choices")
+    unknown = sorted(set(row) - {"prompt", "answer", "choices"})
+    if unknown:
+        raise ValueError(f"{where}: unknown field {unknown[0]!r} (allowed: prompt, answer, "
+                         "choices)")
+    return TaskItem(key=prompt_hash(prompt), prompt=prompt, answer=answer,
+                    choices=tuple(choices or ()))
+
+
+class JsonlTask:
+    """Items from a user's JSONL file, scored by ``exact``, ``numeric`` or ``label``."""
+
+    def __init__(self, seed: int, sizes: dict[str, int], path: str, scorer: str = "exact",
+                 max_answer_tokens: int | None = None, reference_model: str = "",
+                 reasoning_suffix: str | None = None, reasoning_max_tokens: int = 256) -> None:
+        if scorer not in SCORERS:
+            raise ValueError(f"scorer must be one of {', '.join(SCORERS)} (got {scorer!r})")
+        file = Path(path)
+        items = load_items(file)
+        self.name = f"jsonl:{file.name}"
+        self.scorer = scorer
+        self.reference_model = reference_model
+        self.reasoning_suffix = reasoning_suffix
+        longest = max(len(i.answer.encode("utf-8")) for i in items)
+        self.max_answer_tokens = max_answer_tokens or longest + 16
+        if self.max_answer_tokens < 1:
+            raise ValueError(f"max_answer_tokens must be >= 1 (got {max_answer_tokens})")
+        self.reasoning_max_tokens = max(reasoning_max_tokens, self.max_answer_tokens)
+        self.labels = sorted({*(i.answer for i in items), *(c for i in items for c in i.choices)},
+                             key=lambda s: (-len(s), s))
+        need = {s: int(sizes.get(s, 0)) for s in ("heldout", "benign", "attack_pool")}
+        fixed = need["heldout"] + need["benign"]
+        if fixed > len(items):
+            raise ValueError(f"{file}: heldout + benign ask for {fixed} items but the file has "
+                             f"only {len(items)}; lower heldout/benign")
+        random.Random(seed).shuffle(items)
+        self._splits: dict[str, list[TaskItem]] = {
+            "heldout": items[: need["heldout"]],
+            "benign": items[need["heldout"] : fixed],
+            "attack_pool": items[fixed : fixed + max(0, need["attack_pool"])],
+        }
+
+    def split(self, name: SplitName) -> list[TaskItem]:
+        return list(self._splits[name])
+
+    def extract(self, text: str) -> str | None:
+        rest = final_part(text)
+        if rest is None:
+            return None
+        if self.scorer == "numeric":
+            return last_number(rest)
+        if self.scorer == "label":
+            found = last_label(rest, self.labels)
+            if found is not None:
+                return found
+        return norm(rest) or None
+
+    def score(self, prediction: str | None, item: TaskItem) -> float:
+        if prediction is None:
+            return 0.0
+        if self.scorer == "numeric":
+            want = last_number(item.answer)
+            try:
+                return float(want is not None and abs(float(prediction) - float(want))
+                             <= 1e-9 * max(1.0, abs(float(want))))
+            except ValueError:
+                return 0.0
+        return float(norm(prediction) == norm(item.answer))
+
+
+@TASKS.register("jsonl")
+def make_jsonl(seed: int, sizes: dict[str, int], **params: object) -> JsonlTask:
+    """Your own task from a JSONL file (prompt, answer, optional choices); params: path,
+    scorer (exact|numeric|label)."""
+    known = {"path", "scorer", "max_answer_tokens", "reasoning_max_tokens", "reference_model",
+             "reasoning_suffix"}
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ValueError(f"unknown jsonl parameter {unknown[0]!r} "
+                         f"(known: {', '.join(sorted(known))})")
+    if "path" not in params:
+        raise ValueError("jsonl tasks need params.path: the JSONL file with prompt/answer lines")
+    return JsonlTask(seed, sizes, **params)  # type: ignore[arg-type]
