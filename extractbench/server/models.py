@@ -46,13 +46,32 @@ def _stop_processor(prompt_len: int, stops: tuple[str, ...]) -> LogitsProcessor:
     return proc
 
 
+@dataclass
+class _Pending:
+    prompt: str
+    params: SamplingParams
+    done: threading.Event
+    result: Generation | None = None
+    error: BaseException | None = None
+
+
 class ServedModel:
-    """A model the endpoint serves; model calls are serialised (one at a time)."""
+    """A model the endpoint serves; model calls are serialised (one at a time).
+
+    Concurrent greedy requests without logprobs, stops or logits processors (the bulk of a
+    campaign) are batched: while one batch runs, the next requests queue, and whichever
+    request thread takes the model next runs every queued request with the same parameters
+    in one forward pass. Greedy decoding makes the answer independent of the batch it ran in.
+    """
+
+    max_batch = 32
 
     def __init__(self, name: str, model: TinyLM) -> None:
         self.name = name
         self.model = model.eval()
         self._lock = threading.Lock()
+        self._queue: list[_Pending] = []
+        self._queue_lock = threading.Lock()
 
     @classmethod
     def load(cls, name: str, path: Path) -> ServedModel:
@@ -80,12 +99,47 @@ class ServedModel:
         processors: Sequence[LogitsProcessor] = (),
     ) -> list[Generation]:
         """``n`` samples for ``prompt``; with a seed, sample ``i`` uses ``seed + i``."""
+        if (n == 1 and not processors and params.temperature <= 0
+                and params.top_logprobs is None and not any(params.stop)):
+            return [self._batched(prompt, params)]
         out: list[Generation] = []
         with self._lock:
             for i in range(n):
                 seed = None if params.seed is None else params.seed + i
                 out.append(self._sample(prompt, replace(params, seed=seed), processors))
         return out
+
+    def _batched(self, prompt: str, params: SamplingParams) -> Generation:
+        me = _Pending(prompt, params, threading.Event())
+        with self._queue_lock:
+            self._queue.append(me)
+        while not me.done.is_set():
+            with self._lock:
+                if me.done.is_set():
+                    break
+                with self._queue_lock:
+                    batch = [p for p in self._queue if p.params == me.params][: self.max_batch]
+                    for p in batch:
+                        self._queue.remove(p)
+                try:
+                    gens = generate(self.model, [p.prompt for p in batch], me.params)
+                    for p, g in zip(batch, gens, strict=True):
+                        p.result = ServedGeneration(
+                            text=g.text, finish_reason=g.finish_reason,
+                            prompt_tokens=g.prompt_tokens,
+                            completion_tokens=g.completion_tokens,
+                        )
+                except BaseException as exc:  # hand the failure to every waiting request
+                    for p in batch:
+                        p.error = exc
+                    raise
+                finally:
+                    for p in batch:
+                        p.done.set()
+        if me.error is not None:
+            raise me.error
+        assert me.result is not None
+        return me.result
 
     def _sample(
         self, prompt: str, params: SamplingParams, processors: Sequence[LogitsProcessor]
