@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from attacks import ATTACKS, AttackContext
+from attacks.base import train_pairs
 from extractbench.budget import Budget
 from extractbench.clients import Endpoint
-from extractbench.harvest import HarvestLog, ResponseEntry, pairs
+from extractbench.harvest import HarvestLog, pairs
 from extractbench.oracle import Oracle
 from extractbench.progress import Progress
 from extractbench.provenance import provenance
@@ -37,10 +38,17 @@ from extractbench.scenario import (
     scenario_hash,
 )
 from extractbench.stats import bootstrap_transfer
-from extractbench.students import STUDENTS, TrainPair
+from extractbench.students import STUDENTS
 from extractbench.tasks import TASKS, Task, prompt_hash
 
 T = TypeVar("T")
+
+BENIGN_USERS = 4
+"""Legitimate users (keys ``benign-*``) sending the benign split during each defended cell."""
+BENIGN_EVAL_KEYS = 10
+"""Keys the held-out prompts are spread over when measuring ``defended_score``."""
+BENIGN_PACING_S = 0.25
+"""Mean gap between one benign user's requests (exponential)."""
 
 
 class RunError(Exception):
@@ -85,6 +93,7 @@ class _Live:
     prices: Any
     rpm: float | None = None
     tpm: float | None = None
+    state: Any = None  # the reference server's ServerState, for defended endpoints
 
 
 def _key(key_id: str) -> tuple[str, str]:
@@ -113,6 +122,9 @@ class Runner:
         self._tasks: dict[tuple[str, int], Task] = {}
         self._teacher: dict[tuple[str, str, int], list[str | None]] = {}
         self._base: dict[tuple[str, str, int], list[float]] = {}
+        self._defended: dict[tuple[str, str, int], list[float]] = {}
+        self._benign_keys: list[tuple[str, str]] = []
+        self._benign_eval_keys: list[tuple[str, str]] = []
         self._n_attacker_keys = max(a.keys for a in scenario.attacks.values())
 
     # -- grid -------------------------------------------------------------------------------
@@ -146,6 +158,8 @@ class Runner:
         missing = missing_keys(self.sc)
         attacker = [_key(f"attacker-{i}") for i in range(self._n_attacker_keys)]
         evaluator = _key("evaluator")
+        self._benign_keys = [_key(f"benign-{i}") for i in range(BENIGN_USERS)]
+        self._benign_eval_keys = [_key(f"benign-eval-{i}") for i in range(BENIGN_EVAL_KEYS)]
         served: dict[str, ServedModel] = {}
         for name, ep in self.sc.endpoints.items():
             if isinstance(ep, RemoteEndpoint):
@@ -179,12 +193,15 @@ class Runner:
                         raise RunError(f"{self.path}: endpoints.{name}.model: {exc.args[0]}"
                                        ) from None
             stack = _build_stack(ep, name, self.path, self.run_dir)
-            keys = dict((secret, kid) for kid, secret in [*attacker, evaluator])
+            keys = dict((secret, kid) for kid, secret in [*attacker, evaluator,
+                                                          *self._benign_keys,
+                                                          *self._benign_eval_keys])
             app = create_app({m: served[m] for m in names}, keys, stack)
             server = self._stack.enter_context(RunningServer(app))
             base = server.openai_base_url if ep.api == "openai" else server.anthropic_base_url
             self._live[name] = _Live(Endpoint(api=ep.api, base_url=base, model=names[0]),
-                                     attacker_keys=attacker, eval_key=evaluator, prices=ep.prices)
+                                     attacker_keys=attacker, eval_key=evaluator, prices=ep.prices,
+                                     state=app.state.extractbench if ep.defenses else None)
             if not ep.defenses:
                 self._upstream[name] = self._live[name]
         # defended reference endpoints are scored against the same models undefended
@@ -292,6 +309,42 @@ class Runner:
                                      for p, i in zip(preds, items, strict=True)]
         return self._base[cache_key]
 
+    def _fresh_defenses(self, endpoint: str, label: str) -> Path | None:
+        """Give a defended endpoint fresh per-key state and its own audit file."""
+        from extractbench.defenses import AuditLog
+
+        live = self._live[endpoint]
+        if live.state is None:
+            return None
+        path = self.run_dir / "audit" / f"{label}.jsonl"
+        live.state.stack.reset(AuditLog(path))
+        live.state.reset()
+        return path
+
+    def defended_scores(self, endpoint: str, task_key: str, seed: int) -> list[float]:
+        """Held-out scores through the defended profile, as benign users see it (cached). An
+        undefended profile answers as the teacher does."""
+        from extractbench.benign import defended_score
+
+        cache_key = (endpoint, task_key, seed)
+        if cache_key in self._defended:
+            return self._defended[cache_key]
+        task = self.task(task_key, seed)
+        items = task.split("heldout")
+        live = self._live[endpoint]
+        if live.state is None:
+            teacher = self.teacher_answers(endpoint, task_key, seed)
+            scores = [task.score(a, i) for a, i in zip(teacher, items, strict=True)]
+        else:
+            self._fresh_defenses(endpoint, f"defended__{endpoint}__{task_key}__s{seed}")
+            log = self.run_dir / "eval" / f"defended__{endpoint}__{task_key}__s{seed}.jsonl"
+            result = _serving_threads(lambda: asyncio.run(defended_score(
+                self._endpoint(live, endpoint, task_key), self._benign_eval_keys, task, items,
+                log_path=log, max_tokens=self.answer_tokens(endpoint, task), seed=seed)))
+            scores = result.scores
+        self._defended[cache_key] = scores
+        return scores
+
     # -- one cell ---------------------------------------------------------------------------
 
     def run_cell(self, cell: Cell) -> CellRecord:
@@ -327,14 +380,17 @@ class Runner:
         items = task.split("heldout")
         teacher = self.teacher_answers(cell.endpoint, cell.task, cell.seed)
         base = self.base_scores(cell.task, cell.student, cell.seed)
+        defended = self.defended_scores(cell.endpoint, cell.task, cell.seed)
 
-        # 1. the campaign
+        # 1. the campaign (with legitimate traffic alongside on a defended profile)
         ta = time.time()
         harvest_path = self.run_dir / "harvest" / f"{cell.slug}.jsonl"
-        stop_reason, oracle_stats = self._campaign(cell, task, harvest_path)
+        audit_path = self._fresh_defenses(cell.endpoint, cell.slug)
+        stop_reason, oracle_stats, benign = self._campaign(cell, task, harvest_path)
         attack_s = time.time() - ta
         entries = HarvestLog.read(harvest_path)
         got = sorted(pairs(entries), key=lambda e: e.index)
+        training = train_pairs(entries)
         heldout_hashes = {prompt_hash(i.prompt) for i in items}
         leaked = [e.index for e in got if e.request.prompt_hash in heldout_hashes]
         if leaked:
@@ -344,7 +400,7 @@ class Runner:
         spec = self.sc.students[cell.student]
         student = STUDENTS.get(spec.name)(**spec.params)
         self.progress.status(f"{cell.id}: training {spec.name} on {len(got)} pairs")
-        fit = student.fit([_pair(e) for e in got], cell.seed)
+        fit = student.fit(training, cell.seed)
 
         # 3. scoring
         te = time.time()
@@ -357,12 +413,39 @@ class Runner:
         interval = bootstrap_transfer(t_scores, base, s_scores, seed=cell.seed)
         spent = oracle_stats.spent
         n = len(items)
+
+        # 4. the defender's side: detection, and what was stolen before the flag
+        detection: dict[str, Any] = {}
+        if audit_path is not None:
+            from extractbench.detection import before_flag, read_events, summarize
+
+            benign_ids = [k for k, _ in self._benign_keys]
+            summary = summarize(read_events(audit_path), entries, benign_ids)
+            detection = dict(
+                flagged_at=summary.flagged_at, flag_reason=summary.flag_reason,
+                benign_keys=summary.benign_keys, benign_flagged_keys=summary.benign_flagged_keys,
+                fpr=summary.fpr, benign_queries=benign.queries if benign is not None else 0,
+            )
+            if summary.flagged_at is not None:
+                early = train_pairs(before_flag(entries, summary.flagged_at))
+                pre = STUDENTS.get(spec.name)(**spec.params)
+                pre.fit(early, cell.seed)
+                pre_preds = pre.predict([i.prompt for i in items], task.max_answer_tokens)
+                pre_scores = [task.score(task.extract(p), i)
+                              for p, i in zip(pre_preds, items, strict=True)]
+                detection["transfer_at_flag"] = bootstrap_transfer(t_scores, base, pre_scores,
+                                                                   seed=cell.seed)
+        teacher_mean = sum(t_scores) / n
+        defended_mean = sum(defended) / n
         return CellRecord(
-            status="ok", **common,
+            status="ok", **common, **detection,
+            defended_score=defended_mean,
+            utility=defended_mean / teacher_mean if teacher_mean else None,
             n_heldout=n,
             teacher_score=sum(t_scores) / n, base_score=sum(base) / n,
             student_score=sum(s_scores) / n, transfer=interval, fidelity=sum(fid) / n,
-            items=ItemScores(teacher=t_scores, base=base, student=s_scores, fidelity=fid),
+            items=ItemScores(teacher=t_scores, base=base, student=s_scores, fidelity=fid,
+                             defended=defended),
             queries=spent.queries, failed_queries=sum(oracle_stats.errors.values()),
             input_tokens=spent.input_tokens, output_tokens=spent.output_tokens,
             tokens_estimated=any(e.tokens_estimated for e in got),
@@ -372,39 +455,66 @@ class Runner:
             harvest_path=str(harvest_path.relative_to(self.run_dir)),
         )
 
-    def _campaign(self, cell: Cell, task: Task, harvest_path: Path) -> tuple[str, Any]:
+    def _campaign(self, cell: Cell, task: Task, harvest_path: Path) -> tuple[str, Any, Any]:
+        from extractbench.benign import run_benign
+
         live = self._live[cell.endpoint]
         spec = self.sc.attacks[cell.attack]
         keys = live.attacker_keys[: spec.keys]
         log = HarvestLog(harvest_path)
         total = cell.budget.queries
         self.progress.start_cell(cell.id, total)
+        endpoint = self._endpoint(live, cell.endpoint, cell.task)
         oracle = Oracle(
-            self._endpoint(live, cell.endpoint, cell.task), keys, cell.budget, log,
-            prices=live.prices,
+            endpoint, keys, cell.budget, log, prices=live.prices,
             concurrency=spec.concurrency, seed=cell.seed,
             requests_per_minute=live.rpm, tokens_per_minute=live.tpm,
             on_progress=self.progress.spent, run_id=self.run_id, cell_id=cell.id,
             attack=spec.name,
         )
         attack = ATTACKS.get(spec.name)(**spec.params)
+        heldout = {prompt_hash(i.prompt) for i in task.split("heldout")}
+        benign_split = [i.prompt for i in task.split("benign")]
         ctx = AttackContext(
             oracle=oracle, pool=[i.prompt for i in task.split("attack_pool")], task=task.name,
             max_tokens=self.answer_tokens(cell.endpoint, task),
             rng=random.Random(f"{cell.seed}/{cell.attack}/{cell.task}"), params=dict(spec.params),
+            seed_prompts=_public_examples(task),
+            reasoning_suffix=getattr(task, "reasoning_suffix", None),
+            reasoning_max_tokens=getattr(task, "reasoning_max_tokens", None),
+            may_send=lambda p: prompt_hash(p) not in heldout,
         )
+        with_benign = live.state is not None and bool(benign_split)
 
-        async def go() -> str:
+        async def go() -> tuple[str, Any]:
+            stop = asyncio.Event()
+
+            async def attack_then_stop() -> str:
+                try:
+                    return await attack.run(ctx)
+                finally:
+                    stop.set()
+
             try:
-                return await attack.run(ctx)
+                if not with_benign:
+                    return await attack_then_stop(), None
+                benign_log = self.run_dir / "benign" / f"{cell.slug}.jsonl"
+                benign_log.parent.mkdir(exist_ok=True)
+                reason, benign = await asyncio.gather(
+                    attack_then_stop(),
+                    run_benign(endpoint, self._benign_keys, benign_split,
+                               max_tokens=task.max_answer_tokens, pacing_s=BENIGN_PACING_S,
+                               stop=stop, seed=cell.seed, min_per_key=5, log_path=benign_log),
+                )
+                return reason, benign
             finally:
                 await oracle.aclose()
 
-        stop = _serving_threads(lambda: asyncio.run(go()))
-        if oracle.fatal_error is not None and oracle.stats().answers == 0:
+        stop_reason, benign = _serving_threads(lambda: asyncio.run(go()))
+        if oracle.fatal_error is not None and oracle.stats().answers == 0 and live.state is None:
             raise RunError(f"endpoint {cell.endpoint!r}: {oracle.fatal_error.message} "
                            f"({oracle.fatal_error.error_type}; check the API key)")
-        return stop, oracle.stats()
+        return stop_reason, oracle.stats(), benign
 
     # -- gates ------------------------------------------------------------------------------
 
@@ -482,12 +592,10 @@ def _budget_size(b: Budget) -> tuple[float, float, float]:
     return (b.queries or 0, b.tokens or 0, b.usd or 0)
 
 
-def _pair(e: ResponseEntry) -> TrainPair:
-    top = None
-    if e.response.logprobs:
-        top = [[(t.token, t.logprob) for t in tok.top] or [(tok.token, tok.logprob)]
-               for tok in e.response.logprobs]
-    return TrainPair(prompt=e.request.prompt, response=e.response.text, top_logprobs=top)
+def _public_examples(task: Task, n: int = 8) -> list[str]:
+    """What an attacker without the pool knows of a task: a few prompts of the kind its
+    documentation shows (drawn from the benign split, never from held-out)."""
+    return [i.prompt for i in task.split("benign")[:n]]
 
 
 def _build_stack(ep: ReferenceEndpoint, name: str, path: Path, run_dir: Path) -> Any:

@@ -126,3 +126,35 @@ def test_missing_key_skips_remote_cells(tmp_path: Path, monkeypatch: pytest.Monk
         records = [runner.run_cell(c) for c in runner.cells()]
     assert {r.status for r in records} == {"skipped"}
     assert all("EB_TEST_VENDOR_KEY" in (r.error or "") for r in records)
+
+
+DEFENDED = TINY.replace(
+    "  ref: {kind: reference, model: arith-ref}",
+    "  ref: {kind: reference, model: arith-ref}\n"
+    "  guarded:\n"
+    "    kind: reference\n"
+    "    model: arith-ref\n"
+    "    defenses:\n"
+    "      - {name: detector, params: {action: block, min_queries: 10, tests: [volume],\n"
+    "                                   volume_max: 15, volume_window_s: 60}}",
+).replace("budgets: [{queries: 5}, {queries: 30}]", "budgets: [{queries: 40}]").replace(
+    "attack_pool: 80", "attack_pool: 200")
+
+
+def test_defended_profile_measures_detection_and_utility(tmp_path: Path) -> None:
+    path = _scenario(tmp_path, DEFENDED)
+    result = run_scenario(load_scenario(path), path, tmp_path / "r", progress=False)
+    by_endpoint = {r.endpoint: r for r in result.records}
+    open_, guarded = by_endpoint["ref"], by_endpoint["guarded"]
+    assert open_.flagged_at is None and open_.utility == 1.0
+    assert open_.benign_queries == 0  # no benign traffic needed without a defense
+    # the volume detector flags the attacker's key and blocks it: fewer queries answered
+    assert guarded.flagged_at is not None and guarded.flagged_at < 40
+    assert guarded.flag_reason and "volume" in guarded.flag_reason
+    assert guarded.harvest_pairs < open_.harvest_pairs
+    assert guarded.transfer_at_flag is not None
+    # benign users sent traffic alongside and were scored for false positives
+    assert guarded.benign_queries >= 4 * 5 and guarded.benign_keys == 4
+    assert guarded.fpr is not None and 0.0 <= guarded.fpr <= 1.0
+    assert guarded.utility is not None and guarded.items is not None
+    assert guarded.items.defended is not None and len(guarded.items.defended) == 40
