@@ -242,6 +242,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="rank only profiles keeping at least this utility (default 0.9)")
     lb.set_defaults(func=cmd_leaderboard)
 
+    from extractbench.proxy.command import add_proxy_command
+
+    add_proxy_command(sub)
+
     t = sub.add_parser("train-reference", help="reproduce the shipped reference teachers",
                        description="Train the reference teacher models from generated ground "
                        "truth and write their safetensors weights (CPU, a few minutes each).")

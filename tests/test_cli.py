@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_console_script_help() -> None:
     out = subprocess.run([sys.executable, "-m", "extractbench.cli", "--help"],
                          capture_output=True, text=True, check=True).stdout
-    for cmd in ("run", "serve", "validate", "schema", "list", "leaderboard", "train-reference"):
+    for cmd in ("run", "serve", "validate", "schema", "list", "leaderboard", "train-reference",
+                "proxy"):
         assert cmd in out
 
 
