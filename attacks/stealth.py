@@ -8,17 +8,18 @@ resembles a legitimate user's. The student trains on the *original* pool prompt 
 paraphrase (recorded with :meth:`~attacks.base.AttackContext.train_on`); filler answers are
 not trained on. Stealth is paid for: filler costs budget and paraphrases may get worse answers.
 
-Models: industry reports of distillation campaigns run "across thousands of accounts through
-proxies", with "traffic mixed with legitimate requests", that "adapt when blocked"
-(e.g. OpenAI's and Anthropic's threat-intelligence reports on distillation, 2025); the
-per-account query budgets and query-distribution detectors of Juuti et al., *PRADA* (EuroS&P
-2019) that such campaigns evade.
+Models: the campaigns industry threat reports on distillation describe — output collection
+across thousands of accounts through proxies, traffic mixed with legitimate requests, adapting
+when blocked — and the per-account detectors they evade, such as the query-distribution test
+of Juuti et al., *PRADA* (EuroS&P 2019).
 
-Adapts: a key refused with 401/403 (banned) is retired, and the remaining keys slow down by
-``slowdown`` (the defender is watching); a key that meets a rate limit (429) slows down by
-``slowdown`` and speeds up again by 10 % per clean round, never faster than its start. It stops
-when the budget binds, every key is retired or at its ``max_per_key`` cap, or after
-``patience`` rounds without an answer.
+Adapts: when paraphrased questions get complete answers clearly less often than verbatim ones
+(a model that only understands the task's phrasing), it halves the paraphrase share and does
+not train on cut-off answers to paraphrases. A key refused with 401/403 (banned) is retired,
+and the remaining keys slow down by ``slowdown`` (the defender is watching); a key that meets
+a rate limit (429) slows down by ``slowdown`` and speeds up again by 10 % per clean round,
+never faster than its start. It stops when the budget binds, every key is retired or at its
+``max_per_key`` cap, or after ``patience`` rounds without an answer.
 
 Parameters: ``paraphrase`` (share of pool prompts reworded, default 0.5), ``benign_share``
 (share of queries that are filler, default 0.2), ``per_key_rpm`` (starting pace per key in
@@ -34,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from attacks.base import ATTACKS, AttackContext, Tracker
@@ -85,6 +87,53 @@ def paraphrase(prompt: str, rng: random.Random) -> str:
     return out
 
 
+class _Quality:
+    """Whether paraphrases cost answer quality: compares how often reworded and verbatim
+    questions get a complete answer (not cut at the length limit). When reworded ones do
+    clearly worse (a narrow model that only understands the task's own phrasing), the
+    paraphrase share is halved and cut-off answers to paraphrases are not trained on."""
+
+    MIN = 16  # answers of each kind before judging
+
+    def __init__(self, share: float) -> None:
+        self.share = share
+        self.n = {True: 0, False: 0}
+        self.complete = {True: 0, False: 0}
+        self.cut_off: list[int] = []  # query indices of cut-off answers to paraphrases
+        self._verdict: float | None = None  # the verbatim rate at the last adjustment
+
+    def add(self, reworded: bool, complete: bool) -> None:
+        self.n[reworded] += 1
+        self.complete[reworded] += complete
+
+    def rate(self, reworded: bool) -> float | None:
+        n = self.n[reworded]
+        return self.complete[reworded] / n if n >= self.MIN else None
+
+    def suspect(self) -> bool:
+        """Verbatim questions almost always get a complete answer (so a cut-off one to a
+        paraphrase is a garbled answer)."""
+        verbatim = self.rate(False)
+        if verbatim is None:
+            verbatim = self._verdict
+        return verbatim is not None and verbatim >= 0.8
+
+    def adjust(self, ctx: AttackContext) -> None:
+        if self.suspect():  # drop cut-off answers to paraphrases (a later note overrides)
+            for index in self.cut_off:
+                ctx.train_on(index, None)
+            self.cut_off.clear()
+        para, verbatim = self.rate(True), self.rate(False)
+        if para is None or verbatim is None or para >= 0.8 * verbatim or self.share < 0.05:
+            return
+        self.share /= 2
+        ctx.oracle.note("stealth: paraphrases get worse answers; paraphrasing less",
+                        complete_reworded=para, complete_verbatim=verbatim, share=self.share)
+        self._verdict = verbatim
+        self.n = {True: 0, False: 0}  # judge the new share on fresh answers
+        self.complete = {True: 0, False: 0}
+
+
 class _KeyState:
     def __init__(self, index: int, interval: float) -> None:
         self.index = index
@@ -130,46 +179,38 @@ class Stealth:
         max_tokens = self.max_tokens or ctx.max_tokens
         ctx.oracle.note("stealth: campaign plan", keys=len(keys), paraphrase=self.paraphrase,
                         benign_share=self.benign_share, filler=len(filler))
-        pos = 0
-        while pos < len(order):
+        quality = _Quality(self.paraphrase)
+        queue = iter(order)
+        while True:
             live = [k for k in keys if k.retired is None]
             if not live:
                 return tracker.stop("every key retired")
-            plan: list[tuple[_KeyState, str, str | None]] = []  # key, sent, train prompt
-            for k in live:
-                room = self.per_key_batch
-                if self.max_per_key is not None:
-                    room = min(room, self.max_per_key - k.sent)
-                for _ in range(room):
-                    if filler and ctx.rng.random() < self.benign_share:
-                        plan.append((k, ctx.rng.choice(filler), None))
-                        continue
-                    if pos >= len(order):
-                        break
-                    question = order[pos]
-                    pos += 1
-                    sent = question
-                    if ctx.rng.random() < self.paraphrase:
-                        candidate = paraphrase(question, ctx.rng)
-                        sent = candidate if ctx.may_send(candidate) else question
-                    plan.append((k, sent, question))
-            ctx.rng.shuffle(plan)
+            plan = self._plan(ctx, live, queue, filler, quality.share)
+            if not any(question is not None for _, _, question in plan):
+                return "attack pool exhausted"
             outcomes = await asyncio.gather(*(self._one(ctx, k, p, max_tokens)
                                               for k, p, _ in plan))
             rate_limited: set[int] = set()
-            for (k, sent_prompt, original), o in zip(plan, outcomes, strict=True):
+            for (k, sent_prompt, question), o in zip(plan, outcomes, strict=True):
                 k.sent += o.ok or o.attempts > 0
                 if o.ok:
                     if o.attempts > 1:
                         rate_limited.add(k.index)
-                    if original is None:
+                    if question is None:
                         ctx.train_on(o.index, None)  # filler: not a training pair
-                    elif original != sent_prompt:
-                        ctx.train_on(o.index, original)
+                        continue
+                    reworded = question != sent_prompt
+                    complete = o.finish_reason != "length"
+                    quality.add(reworded, complete)
+                    if reworded:  # train on the question the student will be asked
+                        ctx.train_on(o.index, question)
+                        if not complete:
+                            quality.cut_off.append(o.index)
                 elif o.error_type == "rate_limit":
                     rate_limited.add(k.index)
                 elif o.error_type in ("auth", "permission") and o.key_id is not None:
                     self._retire(ctx, by_id[o.key_id], keys, f"refused ({o.error_type})")
+            quality.adjust(ctx)
             for k in live:
                 if self.max_per_key is not None and k.sent >= self.max_per_key and not k.retired:
                     k.retired = "at its per-key cap"
@@ -180,7 +221,29 @@ class Stealth:
             stop = tracker.update(outcomes)
             if stop is not None:
                 return stop
-        return "attack pool exhausted"
+
+    def _plan(self, ctx: AttackContext, live: list[_KeyState], queue: Iterator[str],
+              filler: list[str], share: float) -> list[tuple[_KeyState, str, str | None]]:
+        """One round: (key, prompt to send, pool question or ``None`` for filler), shuffled."""
+        plan: list[tuple[_KeyState, str, str | None]] = []
+        for k in live:
+            room = self.per_key_batch
+            if self.max_per_key is not None:
+                room = min(room, self.max_per_key - k.sent)
+            for _ in range(room):
+                if filler and ctx.rng.random() < self.benign_share:
+                    plan.append((k, ctx.rng.choice(filler), None))
+                    continue
+                question = next(queue, None)
+                if question is None:
+                    break
+                sent = question
+                if ctx.rng.random() < share:
+                    candidate = paraphrase(question, ctx.rng)
+                    sent = candidate if ctx.may_send(candidate) else question
+                plan.append((k, sent, question))
+        ctx.rng.shuffle(plan)
+        return plan
 
     async def _one(self, ctx: AttackContext, key: _KeyState, prompt: str,
                    max_tokens: int) -> QueryOutcome:

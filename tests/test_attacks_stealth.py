@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ import pytest
 from attacks.base import train_pairs
 from attacks.stealth import GENERIC_FILLER, paraphrase
 from extractbench.budget import Budget
+from extractbench.defenses import Defense, RequestContext
+from extractbench.generation import Generation
 from extractbench.lm import TinyLM
 
 try:
@@ -49,6 +52,29 @@ def test_spreads_keys_mixes_filler_and_trains_on_originals(tiny_lm: TinyLM,
     pairs = train_pairs(out.entries)
     assert len(pairs) == len(sent) - len(filler)
     assert all(p.prompt in pool for p in pairs)  # paraphrases train on their original
+
+
+class Narrow(Defense):
+    """A model that only understands the task's own phrasing: paraphrases get garbage."""
+
+    name = "test-narrow"
+
+    def transform(self, ctx: RequestContext, generations: list[Generation]) -> list[Generation]:
+        if ctx.prompt.startswith(("What is", "Compute", "Calculate")):
+            return [replace(g, text="42", finish_reason="stop") for g in generations]
+        return [replace(g, text="1111111", finish_reason="length") for g in generations]
+
+
+def test_paraphrases_less_when_they_get_worse_answers(tiny_lm: TinyLM, tmp_path: Path) -> None:
+    out = run_attack(tiny_lm, tmp_path, "stealth", Budget(queries=200),
+                     {"paraphrase": 0.5, "benign_share": 0.0}, n_keys=2, extra=[Narrow()])
+    assert any("paraphrasing less" in n for n in out.notes())
+    sent = [e.request.prompt for e in out.responses()]
+    pool = {i.prompt for i in task().split("attack_pool")}
+    reworded_first = sum(p not in pool for p in sent[:50])
+    reworded_last = sum(p not in pool for p in sent[-50:])
+    assert reworded_last < reworded_first / 2
+    assert all(p.response == "42" for p in train_pairs(out.entries))  # garbage is not learned
 
 
 def test_paces_each_key(tiny_lm: TinyLM, tmp_path: Path) -> None:

@@ -131,7 +131,7 @@ class Arithmetic:
         bound = (hi - 1) ** terms if "*" in self.ops else terms * (hi - 1)
         width = len(str(bound))
         self.max_answer_tokens = 2 * digits + 3 if terms == 2 else width + 3
-        step = 3 * width + 8 + 20 * width  # "x op y = r | " and its columns
+        step = 3 * width + 8 + 24 * width  # "x op y = r | " and its columns
         self.reasoning_max_tokens = (len(REASONING_OPEN) + len(REASONING_CLOSE)
                                      + (terms - 1) * step + width + 4)
         rng = random.Random(seed)
