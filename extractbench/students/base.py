@@ -42,4 +42,5 @@ STUDENTS: Registry[StudentFactory] = Registry("student", (
     "extractbench.students.tinylm",
     "extractbench.students.linear",
     "extractbench.students.lookup",
+    "extractbench.students.hf_sft",  # imports transformers/peft only when used
 ))
