@@ -32,9 +32,9 @@ from extractbench.clients import (
     scrub,
 )
 
-GOOD_KEY = "sk-test-GOODkey-0123456789abcdef"
-OTHER_KEY = "sk-test-OTHERkey-fedcba9876543210"
-BAD_KEY = "sk-test-BADkey-00000000deadbeef"
+GOOD_KEY = "eb-test-GOODkey-0123456789abcdef"
+OTHER_KEY = "eb-test-OTHERkey-fedcba9876543210"
+BAD_KEY = "eb-test-BADkey-00000000deadbeef"
 
 
 class FakeEndpoint:
