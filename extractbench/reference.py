@@ -134,7 +134,8 @@ SPECS: dict[str, ReferenceSpec] = {
         description="arithmetic: + and - of 1-2 digit numbers; column-by-column working "
         "when the prompt ends 'Show your working.'",
         config=LMConfig(d_model=128, n_layers=3, n_heads=4, d_ff=512),
-        train=TrainConfig(steps=4000, batch_size=32, lr=2e-3, seed=0),
+        # a gentle fine-tune: a higher rate wipes out what arith-ref knows
+        train=TrainConfig(steps=3000, batch_size=32, lr=5e-4, seed=0),
         sampler=_arith_cot_sampler,
         evals=(
             EvalSpec("digits=2 ops=+", "arithmetic", {"digits": 2, "ops": ["+"]}),
@@ -144,19 +145,19 @@ SPECS: dict[str, ReferenceSpec] = {
             EvalSpec("digits=2 ops=+-, working", "arithmetic", {"digits": 2, "ops": ["+", "-"]},
                      reasoning=True),
         ),
-        check_every=500,
+        check_every=250,
         stop_at=0.99,
         init_from="arith-ref",
     ),
     "cipher-ref": ReferenceSpec(
         name="cipher-ref",
-        description="the secret house cipher (letter substitution) on words of 3-10 letters",
+        description="the secret house cipher (letter substitution) on words of 3-8 letters",
         config=LMConfig(d_model=96, n_layers=2, n_heads=4, d_ff=384),
-        train=TrainConfig(steps=8000, batch_size=32, lr=3e-3, seed=0),
+        train=TrainConfig(steps=6000, batch_size=64, lr=3e-3, seed=0),
         sampler=_cipher_sampler,
         evals=(
             EvalSpec("min_len=4 max_len=6", "cipher", {"min_len": 4, "max_len": 6}),
-            EvalSpec("min_len=3 max_len=10", "cipher", {"min_len": 3, "max_len": 10}),
+            EvalSpec("min_len=3 max_len=8", "cipher", {"min_len": 3, "max_len": 8}),
         ),
         check_every=500,
     ),

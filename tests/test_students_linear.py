@@ -52,3 +52,10 @@ def test_degenerate_harvests() -> None:
     assert report.details == {"classes": 1, "dropped": 1}
     with pytest.raises(ValueError, match="C > 0"):
         LinearStudent(C=0)
+
+
+def test_free_text_harvest_with_many_classes_raises_no_warning() -> None:
+    pairs = [TrainPair(f"What is {i} + {i}?", str(2 * i)) for i in range(40)]
+    student = LinearStudent(max_iter=5)
+    student.fit(pairs, seed=0)  # pytest turns any warning into an error
+    assert student.predict(["What is 3 + 3?"], 8)[0] in {p.response for p in pairs}

@@ -56,8 +56,8 @@ def test_score_needs_the_exact_word() -> None:
 
 
 @pytest.mark.parametrize(("params", "match"), [
-    ({"min_len": 2}, "min_len must be an integer from 3 to 10"),
-    ({"max_len": 11}, "max_len must be an integer from 3 to 10"),
+    ({"min_len": 2}, "min_len must be an integer from 3 to 8"),
+    ({"max_len": 9}, "max_len must be an integer from 3 to 8"),
     ({"min_len": 7, "max_len": 5}, "min_len .7. must be <= max_len .5."),
     ({"rule": "rot13"}, "unknown cipher parameter 'rule'"),
 ])

@@ -67,6 +67,8 @@ class LinearStudent:
                                              tol=1e-3, random_state=seed)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
+                # many classes per sample (a free-text harvest) is allowed, if not useful
+                warnings.filterwarnings("ignore", message="The number of unique classes")
                 self._model.fit(self._features([x for x, _ in kept]),
                                 np.array([y for _, y in kept]))
         return FitReport(train_s=time.time() - t0, steps=0, examples=len(kept),

@@ -21,7 +21,7 @@ TEMPLATES = (
     "What is '{w}' in the house cipher? Answer with the encoded word only.",
 )
 REFERENCE_MODEL = "cipher-ref"
-MIN_LEN, MAX_LEN = 3, 10  # word lengths the reference teacher was trained on
+MIN_LEN, MAX_LEN = 3, 8  # word lengths the reference teacher was trained on
 _SECRET = "extractbench-house-cipher-v1"
 _VOWELS, _CONSONANTS = "aeiou", "bcdfghjklmnpqrstvwxyz"
 _WORD = re.compile(r"[A-Za-z]+")
@@ -57,7 +57,7 @@ def make_word(rng: random.Random, length: int) -> str:
 
 class Cipher:
     """Secret substitution cipher on pseudo-words of ``min_len`` to ``max_len`` letters
-    (3-10)."""
+    (3-8)."""
 
     name = "cipher"
     reasoning_suffix: str | None = None
