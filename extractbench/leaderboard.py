@@ -626,6 +626,18 @@ def _first_seen(values: Iterable[object]) -> list[str]:
     return list(dict.fromkeys(str(v) for v in values))
 
 
+def common_tasks(frame: pd.DataFrame) -> list[str]:
+    """The tasks every profile has a measured (``ok``) cell on, in first-seen order. The
+    overall table compares profiles on these only: averaging one profile over four task
+    families and another over one would rank the task mix, not the defense."""
+    ok = frame[frame["status"] == "ok"] if "status" in frame else frame
+    if ok.empty:
+        return []
+    per_profile = [set(g["task"]) for _, g in ok.groupby("profile", sort=False)]
+    shared = set.intersection(*per_profile)
+    return [t for t in _first_seen(ok["task"]) if t in shared]
+
+
 def write_leaderboard(
     records: Sequence[CellRecord], out_dir: Path, by_task: bool | None = None,
     n_boot: int = 1000, seed: int = 0, plots: bool = True, html: bool = True,
@@ -650,8 +662,10 @@ def write_leaderboard(
     several_tasks = frame["task"].nunique() > 1
     per_task = several_tasks if by_task is None else by_task
     curves = seed_means(frame, n_boot=n_boot, seed=seed)
-    table = leaderboard_frame(frame, by_task=False, n_boot=n_boot, seed=seed,
-                              utility_threshold=utility_threshold, curves=curves)
+    compared = common_tasks(frame) or _first_seen(frame["task"])
+    table = leaderboard_frame(frame[frame["task"].isin(compared)], by_task=False,
+                              n_boot=n_boot, seed=seed, utility_threshold=utility_threshold,
+                              curves=curves[curves["task"].isin(compared)])
     task_table = leaderboard_frame(frame, by_task=True, n_boot=n_boot, seed=seed,
                                    utility_threshold=utility_threshold, curves=curves) \
         if per_task else None
@@ -672,7 +686,8 @@ def write_leaderboard(
                                                 utility_threshold, order)
         figures += p.plot_detection_timeline(curves, out_dir / "detection_timeline", order)
 
-    sections = report_sections(frame, table, task_table, figures, utility_threshold)
+    sections = report_sections(frame, table, task_table, figures, utility_threshold,
+                               compared_tasks=compared)
     title = "extractbench leaderboard"
     md_path = out_dir / "leaderboard.md"
     md_path.write_text(render_markdown(title, sections), encoding="utf-8")

@@ -134,8 +134,9 @@ SPECS: dict[str, ReferenceSpec] = {
         description="arithmetic: + and - of 1-2 digit numbers; column-by-column working "
         "when the prompt ends 'Show your working.'",
         config=LMConfig(d_model=128, n_layers=3, n_heads=4, d_ff=512),
-        # a gentle fine-tune: a higher rate wipes out what arith-ref knows
-        train=TrainConfig(steps=3000, batch_size=32, lr=5e-4, seed=0),
+        # starts from arith-ref's weights (digits and operators already embedded); at lr 5e-4
+        # and batch 32 the working was still at 0.5% after 750 steps, so the usual recipe
+        train=TrainConfig(steps=6000, batch_size=64, lr=2e-3, seed=0),
         sampler=_arith_cot_sampler,
         evals=(
             EvalSpec("digits=2 ops=+", "arithmetic", {"digits": 2, "ops": ["+"]}),
@@ -145,9 +146,10 @@ SPECS: dict[str, ReferenceSpec] = {
             EvalSpec("digits=2 ops=+-, working", "arithmetic", {"digits": 2, "ops": ["+", "-"]},
                      reasoning=True),
         ),
-        check_every=250,
+        check_every=500,
         stop_at=0.99,
         init_from="arith-ref",
+        threads=2,
     ),
     "cipher-ref": ReferenceSpec(
         name="cipher-ref",

@@ -527,20 +527,26 @@ def _figures(paths: Sequence[Path]) -> list[Figure]:
 
 
 def report_sections(frame: pd.DataFrame, table: pd.DataFrame, task_table: pd.DataFrame | None,
-                    figures: Sequence[Path], utility_threshold: float) -> list[Section]:
+                    figures: Sequence[Path], utility_threshold: float,
+                    compared_tasks: Sequence[str] | None = None) -> list[Section]:
     """The leaderboard report: provenance, ranked and unranked profiles, per-task table,
-    detection, plots, every cell, failed cells."""
+    detection, plots, every cell, failed cells. ``compared_tasks``: the tasks the profile
+    tables cover (when not all of the run's tasks)."""
     sections = [_header(frame, utility_threshold)]
     measured = "utility" in table and table["utility"].notna().any()
     ranked, unranked = table[table["ranked"]], table[~table["ranked"]]
+    scope = []
+    if compared_tasks is not None and set(compared_tasks) != set(frame["task"]):
+        scope = [f"Profiles are compared on the task(s) every profile was measured on: "
+                 f"{', '.join(compared_tasks)}. The other tasks are in *Profiles by task*."]
     if measured:
         title = f"Ranked profiles (utility ≥ {utility_threshold:.2f})"
-        intro = []
+        intro = list(scope)
     else:
         title = "Profiles"
         intro = ["Utility was not measured for any profile, so the ranking is by resistance "
                  "alone: a defense that wrecks the service for legitimate users could rank "
-                 "first. Measure benign traffic to gate the ranking."]
+                 "first. Measure benign traffic to gate the ranking.", *scope]
     if not ranked.empty:
         sections.append(Section(title, intro, table=_profile_table(ranked, ["profile"], True)))
     if not unranked.empty:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from attacks import ATTACKS, AttackContext
-from attacks.base import train_pairs
+from attacks.base import train_pairs, train_prompt_map
 from extractbench.budget import Budget
 from extractbench.clients import Endpoint
 from extractbench.harvest import HarvestLog, pairs
@@ -161,6 +161,7 @@ class Runner:
         self._benign_keys = [_key(f"benign-{i}") for i in range(BENIGN_USERS)]
         self._benign_eval_keys = [_key(f"benign-eval-{i}") for i in range(BENIGN_EVAL_KEYS)]
         served: dict[str, ServedModel] = {}
+        self._served = served
         for name, ep in self.sc.endpoints.items():
             if isinstance(ep, RemoteEndpoint):
                 if name in missing:
@@ -170,18 +171,20 @@ class Runner:
                 import os
 
                 secret = os.environ[ep.api_key_env]
+                direct = Endpoint(api=ep.api, base_url=ep.base_url, model=ep.model,
+                                  timeout_s=ep.timeout_s, sampling_params=ep.sampling_params,
+                                  max_tokens_param=ep.max_tokens_param)
                 live = _Live(
-                    Endpoint(api=ep.api, base_url=ep.base_url, model=ep.model,
-                             timeout_s=ep.timeout_s, sampling_params=ep.sampling_params,
-                             max_tokens_param=ep.max_tokens_param),
+                    direct,
                     attacker_keys=[(f"attacker-{i}", secret)
                                    for i in range(self._n_attacker_keys)],
                     eval_key=("evaluator", secret), prices=ep.prices,
                     rpm=ep.rate_limits.requests_per_minute, tpm=ep.rate_limits.tokens_per_minute,
                 )
                 _preflight(name, ep.base_url)
-                self._live[name] = live
                 self._upstream[name] = live
+                self._live[name] = (self._proxied(name, ep, live, secret, attacker, evaluator)
+                                    if ep.defenses else live)
                 continue
             assert isinstance(ep, ReferenceEndpoint)
             names = self._reference_models(name, ep)
@@ -221,6 +224,29 @@ class Runner:
                 self._upstream[name] = _Live(Endpoint(api=ep.api, base_url=base, model=names[0]),
                                              attacker_keys=[], eval_key=evaluator,
                                              prices=ep.prices)
+
+    def _proxied(self, name: str, ep: RemoteEndpoint, direct: _Live, secret: str,
+                 attacker: list[tuple[str, str]], evaluator: tuple[str, str]) -> _Live:
+        """The defense proxy in front of a remote endpoint, on loopback: the attack, the benign
+        users and the defended evaluation go through it with run-local keys; the proxy calls
+        the upstream with the real key (never forwarded from a client, never logged). The
+        undefended figures (teacher score) come from the upstream directly."""
+        from extractbench.proxy import create_proxy_app
+        from extractbench.server import RunningServer
+
+        stack = _build_stack(ep, name, self.path, self.run_dir)
+        keys = dict((key, kid) for kid, key in [*attacker, evaluator, *self._benign_keys,
+                                                *self._benign_eval_keys])
+        try:
+            app = create_proxy_app(ep.base_url, ep.api, secret, stack, keys,
+                                   timeout_s=ep.timeout_s)
+        except ValueError as exc:
+            raise RunError(f"{self.path}: endpoints.{name}.defenses: {exc}") from None
+        server = self._stack.enter_context(RunningServer(app))
+        base = server.openai_base_url if ep.api == "openai" else server.anthropic_base_url
+        return _Live(direct.endpoint.model_copy(update={"base_url": base}),
+                     attacker_keys=attacker, eval_key=evaluator, prices=direct.prices,
+                     rpm=direct.rpm, tpm=direct.tpm, state=app.state.extractbench_proxy)
 
     def _reference_models(self, name: str, ep: ReferenceEndpoint) -> list[str]:
         """Models a reference endpoint serves: its `model`, or each task's own teacher."""
@@ -435,10 +461,11 @@ class Runner:
                               for p, i in zip(pre_preds, items, strict=True)]
                 detection["transfer_at_flag"] = bootstrap_transfer(t_scores, base, pre_scores,
                                                                    seed=cell.seed)
+        watermark = self._watermark_test(cell, entries, preds, items, task)
         teacher_mean = sum(t_scores) / n
         defended_mean = sum(defended) / n
         return CellRecord(
-            status="ok", **common, **detection,
+            status="ok", **common, **detection, **watermark,
             defended_score=defended_mean,
             utility=defended_mean / teacher_mean if teacher_mean else None,
             n_heldout=n,
@@ -454,6 +481,45 @@ class Runner:
             wall_s=time.time() - t0, attack_s=attack_s, train_s=fit.train_s, eval_s=eval_s,
             harvest_path=str(harvest_path.relative_to(self.run_dir)),
         )
+
+    def _watermark_test(self, cell: Cell, entries: list[Any], preds: list[str],
+                        items: list[Any], task: Task) -> dict[str, float]:
+        """On a profile with a ``watermark`` defense: the detection test on the student's
+        held-out outputs, and the same test on a *control* student (same recipe and seed)
+        trained on the same prompts answered by the clean teacher, greedily and without the
+        watermark. Without the control, a z-score says nothing: short, repetitive outputs
+        drift from 0 with no watermark at all. Repeated (previous, token) pairs count once."""
+        from extractbench.defenses.watermark import Watermark
+        from extractbench.generation import greedy
+        from extractbench.harvest import ResponseEntry
+
+        live = self._live[cell.endpoint]
+        marks = [d for d in live.state.stack.defenses
+                 if isinstance(d, Watermark)] if live.state is not None else []
+        if not marks:
+            return {}
+        mark = marks[0]
+        test = mark.detect(preds, unique=True)
+        self.progress.status(f"{cell.id}: training the clean control student")
+        remap = train_prompt_map(entries)
+        answered = sorted((e for e in entries if isinstance(e, ResponseEntry)),
+                          key=lambda e: e.index)
+        sent = [(remap.get(e.index, e.request.prompt), e.request.prompt,
+                 e.request.params.max_tokens) for e in answered]
+        sent = [s for s in sent if s[0] is not None]
+        teacher = self._served[self.model_for(cell.endpoint, cell.task)].model
+        room = max((m for _, _, m in sent), default=task.max_answer_tokens)
+        clean = greedy(teacher, [p for _, p, _ in sent], room)
+        from extractbench.students import TrainPair
+
+        spec = self.sc.students[cell.student]
+        control = STUDENTS.get(spec.name)(**spec.params)
+        control.fit([TrainPair(prompt=str(t), response=r)
+                     for (t, _, _), r in zip(sent, clean, strict=True)], cell.seed)
+        ctest = mark.detect(control.predict([i.prompt for i in items], task.max_answer_tokens),
+                            unique=True)
+        return dict(watermark_z=test.z, watermark_p=test.p,
+                    watermark_control_z=ctest.z, watermark_control_p=ctest.p)
 
     def _campaign(self, cell: Cell, task: Task, harvest_path: Path) -> tuple[str, Any, Any]:
         from extractbench.benign import run_benign
@@ -598,24 +664,17 @@ def _public_examples(task: Task, n: int = 8) -> list[str]:
     return [i.prompt for i in task.split("benign")[:n]]
 
 
-def _build_stack(ep: ReferenceEndpoint, name: str, path: Path, run_dir: Path) -> Any:
-    from extractbench.defenses import DEFENSES, AuditLog, DefenseStack
-    from extractbench.registry import UnknownNameError
+def _build_stack(ep: ReferenceEndpoint | RemoteEndpoint, name: str, path: Path,
+                 run_dir: Path) -> Any:
+    from extractbench.defenses import AuditLog, DefenseConfigError, DefenseStack
 
     if not ep.defenses:
         return None
     audit = AuditLog(run_dir / "audit" / f"{name}.jsonl")
-    stages = []
-    for i, d in enumerate(ep.defenses):
-        try:
-            factory = DEFENSES.get(d.name)
-        except UnknownNameError as exc:
-            raise RunError(f"{path}: endpoints.{name}.defenses.{i}.name: {exc}") from None
-        try:
-            stages.append(factory(**d.params))
-        except (TypeError, ValueError) as exc:
-            raise RunError(f"{path}: endpoints.{name}.defenses.{i}.params: {exc}") from None
-    return DefenseStack(stages, audit)
+    try:
+        return DefenseStack.from_specs(ep.defenses, audit, where=f"endpoints.{name}.defenses")
+    except DefenseConfigError as exc:
+        raise RunError(f"{path}: {exc}") from None
 
 
 def iter_run(runner: Runner, cells: list[Cell],

@@ -80,6 +80,11 @@ class RemoteEndpoint(_Model):
         "(reasoning models spend tokens before answering)",
     )
     timeout_s: float = Field(default=60.0, gt=0, description="per request")
+    defenses: list[DefenseSpec] = Field(
+        default_factory=list,
+        description="ordered defense stack, applied by the defense proxy the run starts in "
+        "front of this endpoint (request- and response-stage defenses only); empty = direct",
+    )
 
 
 Endpoint = Annotated[ReferenceEndpoint | RemoteEndpoint, Field(discriminator="kind")]
@@ -283,10 +288,25 @@ def _name_problems(data: dict[str, Any], file: str) -> list[str]:
 
 
 def _param_problems(scenario: Scenario, file: str) -> list[str]:
-    """Task parameters, checked by building each task once."""
+    """Task and defense parameters, checked by building each task and each stack once."""
+    from extractbench.defenses import DefenseConfigError, DefenseStack
     from extractbench.tasks import TASKS
 
     out: list[str] = []
+    for key, ep in scenario.endpoints.items():
+        if not ep.defenses:
+            continue
+        try:
+            stack = DefenseStack.from_specs(ep.defenses, where=f"endpoints.{key}.defenses")
+        except DefenseConfigError as exc:
+            out.append(f"{file}: {exc}")
+            continue
+        if isinstance(ep, RemoteEndpoint):
+            names = [d.name for d in ep.defenses]
+            for name in stack.sampling_defenses():
+                out.append(f"{file}: endpoints.{key}.defenses.{names.index(name)}.name: {name} "
+                           "acts at sampling time, which the proxy in front of a remote model "
+                           "cannot do (use it on a reference endpoint)")
     for key, task in scenario.tasks.items():
         sizes = {"attack_pool": task.attack_pool, "heldout": task.heldout, "benign": task.benign}
         try:

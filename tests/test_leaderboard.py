@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from extractbench.leaderboard import (
+    common_tasks,
     crossing,
     leaderboard_frame,
     log_auc,
@@ -159,6 +160,22 @@ def test_by_task_rows() -> None:
     overall = table(records).iloc[0]
     assert overall["wc_q100"] == pytest.approx(0.4)
     assert overall["wc_q100_attack"] == "t1:a, t2:b"
+
+
+def test_profiles_are_compared_on_the_tasks_they_all_have(tmp_path: Path) -> None:
+    # the open endpoint measured on two tasks, the guarded one on one: ranking them on an
+    # average over different task mixes would rank the mix, not the defense
+    records = [cell("open", "a", 100, 0.9, task="easy"), cell("open", "a", 100, 0.1, task="hard"),
+               cell("guarded", "a", 100, 0.5, task="easy"),
+               cell("guarded", "a", 100, None, task="hard", status="error", error="boom")]
+    assert common_tasks(records_frame(records)) == ["easy"]
+    write_leaderboard(records, tmp_path, n_boot=100, plots=False, html=False)
+    md = (tmp_path / "leaderboard.md").read_text()
+    assert "measured on: easy." in md
+    overall = md.split("## Profiles by task")[0]
+    # on "easy" the guarded profile resists better (transfer 0.5 vs 0.9); averaged over the
+    # open profile's two tasks (0.5) the two would look the same
+    assert "| 1 | guarded | 0.50" in overall and "| 2 | open | 0.10" in overall
 
 
 def test_write_leaderboard_outputs(tmp_path: Path) -> None:

@@ -158,3 +158,82 @@ def test_defended_profile_measures_detection_and_utility(tmp_path: Path) -> None
     assert guarded.fpr is not None and 0.0 <= guarded.fpr <= 1.0
     assert guarded.utility is not None and guarded.items is not None
     assert guarded.items.defended is not None and len(guarded.items.defended) == 40
+
+
+WATERMARKED = TINY.replace(
+    "  ref: {kind: reference, model: arith-ref}",
+    "  ref: {kind: reference, model: arith-ref}\n"
+    "  wm:\n    kind: reference\n    model: arith-ref\n"
+    "    defenses: [{name: watermark, params: {delta: 20}}]",
+).replace("budgets: [{queries: 5}, {queries: 30}]", "budgets: [{queries: 120}]").replace(
+    "attack_pool: 80", "attack_pool: 200").replace(
+    "min_steps: 10, max_steps: 10", "min_steps: 150, max_steps: 150")
+
+
+def test_watermark_profile_reports_student_and_control_statistics(tmp_path: Path) -> None:
+    path = _scenario(tmp_path, WATERMARKED)
+    result = run_scenario(load_scenario(path), path, tmp_path / "r", progress=False)
+    by_endpoint = {r.endpoint: r for r in result.records}
+    assert all(r.status == "ok" for r in result.records), [r.error for r in result.records]
+    plain, marked = by_endpoint["ref"], by_endpoint["wm"]
+    # no watermark in the profile: no statistic, rather than a meaningless one
+    assert plain.watermark_z is None and plain.watermark_control_z is None
+    assert marked.watermark_z is not None and marked.watermark_control_z is not None
+    assert marked.watermark_p is not None and 0.0 <= marked.watermark_p <= 1.0
+    # a strong watermark survives distillation: the student trained on watermarked answers
+    # carries more green tokens than the control trained on the clean teacher's answers
+    assert marked.watermark_z > marked.watermark_control_z + 2.0
+
+
+PROXIED = TINY.replace(
+    "  ref: {kind: reference, model: arith-ref}",
+    "  vendor: {kind: remote, api: openai, base_url: 'BASE', model: arith-ref,\n"
+    "           api_key_env: EB_TEST_VENDOR_KEY}\n"
+    "  vendor-guarded:\n"
+    "    kind: remote\n    api: openai\n    base_url: 'BASE'\n    model: arith-ref\n"
+    "    api_key_env: EB_TEST_VENDOR_KEY\n"
+    "    defenses:\n"
+    "      - {name: detector, params: {action: block, min_queries: 10, tests: [volume],\n"
+    "                                   volume_max: 15, volume_window_s: 60}}",
+).replace("budgets: [{queries: 5}, {queries: 30}]", "budgets: [{queries: 40}]").replace(
+    "attack_pool: 80", "attack_pool: 200")
+
+
+def test_defenses_on_a_remote_endpoint_run_in_the_proxy(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from extractbench.reference import load_reference
+
+    upstream_key = "upstream-secret-for-test-0042"
+    app = create_app({"arith-ref": ServedModel("arith-ref", load_reference("arith-ref"))},
+                     {upstream_key: "bench"})
+    with RunningServer(app) as server:
+        path = _scenario(tmp_path, PROXIED.replace("BASE", server.openai_base_url))
+        monkeypatch.setenv("EB_TEST_VENDOR_KEY", upstream_key)
+        result = run_scenario(load_scenario(path), path, tmp_path / "r", progress=False)
+    by_endpoint = {r.endpoint: r for r in result.records}
+    assert all(r.status == "ok" for r in result.records), [r.error for r in result.records]
+    direct, guarded = by_endpoint["vendor"], by_endpoint["vendor-guarded"]
+    assert direct.flagged_at is None and direct.harvest_pairs == 40
+    # the proxy's detector flagged and blocked the attacker key in front of the "vendor"
+    assert guarded.flagged_at is not None and guarded.flagged_at < 40
+    assert guarded.harvest_pairs < direct.harvest_pairs
+    assert guarded.benign_keys == 4 and guarded.fpr is not None
+    assert guarded.utility is not None and guarded.teacher_score == direct.teacher_score
+    assert (result.run_dir / "audit").is_dir()
+    # the upstream key is in no file the run wrote
+    for f in result.run_dir.rglob("*"):
+        if f.is_file():
+            assert upstream_key not in f.read_text(errors="replace"), f
+
+
+def test_sampling_time_defense_on_a_remote_endpoint_is_one_clear_error(tmp_path: Path) -> None:
+    from extractbench.scenario import ScenarioError
+
+    text = PROXIED.replace("BASE", "http://127.0.0.1:9/v1").replace(
+        "- {name: detector, params: {action: block, min_queries: 10, tests: [volume],\n"
+        "                                   volume_max: 15, volume_window_s: 60}}",
+        "- {name: watermark}")
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(_scenario(tmp_path, text))
+    msg = str(err.value)
+    assert "endpoints.vendor-guarded.defenses.0.name" in msg and "sampling time" in msg
