@@ -43,12 +43,8 @@ from extractbench.tasks import TASKS, Task, prompt_hash
 
 T = TypeVar("T")
 
-BENIGN_USERS = 4
-"""Legitimate users (keys ``benign-*``) sending the benign split during each defended cell."""
 BENIGN_EVAL_KEYS = 10
 """Keys the held-out prompts are spread over when measuring ``defended_score``."""
-BENIGN_PACING_S = 0.25
-"""Mean gap between one benign user's requests (exponential)."""
 
 
 class RunError(Exception):
@@ -158,7 +154,7 @@ class Runner:
         missing = missing_keys(self.sc)
         attacker = [_key(f"attacker-{i}") for i in range(self._n_attacker_keys)]
         evaluator = _key("evaluator")
-        self._benign_keys = [_key(f"benign-{i}") for i in range(BENIGN_USERS)]
+        self._benign_keys = [_key(f"benign-{i}") for i in range(self.sc.benign_traffic.users)]
         self._benign_eval_keys = [_key(f"benign-eval-{i}") for i in range(BENIGN_EVAL_KEYS)]
         served: dict[str, ServedModel] = {}
         self._served = served
@@ -569,8 +565,11 @@ class Runner:
                 reason, benign = await asyncio.gather(
                     attack_then_stop(),
                     run_benign(endpoint, self._benign_keys, benign_split,
-                               max_tokens=task.max_answer_tokens, pacing_s=BENIGN_PACING_S,
-                               stop=stop, seed=cell.seed, min_per_key=5, log_path=benign_log),
+                               max_tokens=task.max_answer_tokens,
+                               pacing_s=self.sc.benign_traffic.pacing_s, stop=stop,
+                               seed=cell.seed,
+                               min_per_key=self.sc.benign_traffic.min_queries_per_user,
+                               log_path=benign_log),
                 )
                 return reason, benign
             finally:

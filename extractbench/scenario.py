@@ -143,6 +143,20 @@ class Grid(_Model):
     seeds: list[int] | None = None
 
 
+class BenignTraffic(_Model):
+    """The legitimate users every defended cell runs alongside the attack."""
+
+    users: int = Field(default=4, gt=0, le=64, description="benign API keys")
+    pacing_s: float = Field(default=0.25, gt=0, description="mean gap between one user's "
+                            "requests, seconds (exponential)")
+    min_queries_per_user: int = Field(
+        default=5, ge=0, le=100_000,
+        description="each user keeps going until it has sent this many, even after the attack "
+        "ends; raise it past a detector's min_queries to measure false positives on heavy "
+        "legitimate users",
+    )
+
+
 class Scenario(_Model):
     """A benchmark grid: every endpoint x task x attack x budget x student x seed is a cell."""
 
@@ -159,6 +173,7 @@ class Scenario(_Model):
         default=None, description="union of sub-grids to run; default: the full cross product"
     )
     gates: list[Gate] = Field(default_factory=list)
+    benign_traffic: BenignTraffic = Field(default_factory=BenignTraffic)
     max_usd: float | None = Field(
         default=None, gt=0, description="refuse to start when the worst-case cost exceeds this"
     )

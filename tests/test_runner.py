@@ -237,3 +237,17 @@ def test_sampling_time_defense_on_a_remote_endpoint_is_one_clear_error(tmp_path:
         load_scenario(_scenario(tmp_path, text))
     msg = str(err.value)
     assert "endpoints.vendor-guarded.defenses.0.name" in msg and "sampling time" in msg
+
+
+def test_heavy_benign_users_are_counted_as_false_positives(tmp_path: Path) -> None:
+    # the same volume detector as DEFENDED; the legitimate users now send 20 queries each,
+    # past its volume_max of 15 a minute: they are flagged too, and the FPR says so
+    text = DEFENDED.replace("seeds: [3]", "seeds: [3]\nbenign_traffic: {users: 2, pacing_s: "
+                            "0.01, min_queries_per_user: 20}")
+    path = _scenario(tmp_path, text)
+    result = run_scenario(load_scenario(path), path, tmp_path / "r", progress=False,
+                          only="guarded")
+    (guarded,) = result.records
+    assert guarded.status == "ok", guarded.error
+    assert guarded.benign_keys == 2 and guarded.benign_queries >= 2 * 20
+    assert guarded.benign_flagged_keys == 2 and guarded.fpr == 1.0
