@@ -479,7 +479,7 @@ class Runner:
         )
 
     def _watermark_test(self, cell: Cell, entries: list[Any], preds: list[str],
-                        items: list[Any], task: Task) -> dict[str, float]:
+                        items: list[Any], task: Task) -> dict[str, Any]:
         """On a profile with a ``watermark`` defense: the detection test on the student's
         held-out outputs, and the same test on a *control* student (same recipe and seed)
         trained on the same prompts answered by the clean teacher, greedily and without the
@@ -488,6 +488,7 @@ class Runner:
         from extractbench.defenses.watermark import Watermark
         from extractbench.generation import greedy
         from extractbench.harvest import ResponseEntry
+        from extractbench.students import TrainPair
 
         live = self._live[cell.endpoint]
         marks = [d for d in live.state.stack.defenses
@@ -506,8 +507,6 @@ class Runner:
         teacher = self._served[self.model_for(cell.endpoint, cell.task)].model
         room = max((m for _, _, m in sent), default=task.max_answer_tokens)
         clean = greedy(teacher, [p for _, p, _ in sent], room)
-        from extractbench.students import TrainPair
-
         spec = self.sc.students[cell.student]
         control = STUDENTS.get(spec.name)(**spec.params)
         control.fit([TrainPair(prompt=str(t), response=r)
