@@ -95,6 +95,10 @@ class CellRecord(BaseModel):
     )
     utility: float | None = Field(default=None, description="defended_score / teacher_score")
     benign_queries: int = Field(default=0, description="benign-* requests sent during the cell")
+    benign_score: float | None = Field(
+        default=None, description="mean score of what the benign-* users actually received "
+        "during the cell (a blocked or failed request scores 0); unlike utility, measured on "
+        "users the detector may have flagged")
     benign_keys: int = 0
     benign_flagged_keys: int = 0
     fpr: float | None = Field(default=None, description="flagged benign keys / benign keys")

@@ -447,6 +447,8 @@ class Runner:
                 flagged_at=summary.flagged_at, flag_reason=summary.flag_reason,
                 benign_keys=summary.benign_keys, benign_flagged_keys=summary.benign_flagged_keys,
                 fpr=summary.fpr, benign_queries=benign.queries if benign is not None else 0,
+                benign_score=(benign.score(task, task.split("benign"))
+                              if benign is not None else None),
             )
             if summary.flagged_at is not None:
                 early = train_pairs(before_flag(entries, summary.flagged_at))

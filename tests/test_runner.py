@@ -251,3 +251,7 @@ def test_heavy_benign_users_are_counted_as_false_positives(tmp_path: Path) -> No
     assert guarded.status == "ok", guarded.error
     assert guarded.benign_keys == 2 and guarded.benign_queries >= 2 * 20
     assert guarded.benign_flagged_keys == 2 and guarded.fpr == 1.0
+    # the flagged users were blocked: what they received scores below the teacher, while
+    # utility (light users' view) does not see it
+    assert guarded.benign_score is not None and guarded.teacher_score is not None
+    assert guarded.benign_score < guarded.teacher_score - 0.2
