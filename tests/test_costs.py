@@ -116,6 +116,6 @@ def test_vendor_scenario_fits_its_own_guard_and_validates(
     assert set(estimate.by_endpoint) == set(sc.endpoints)
     assert main(["validate", str(path)]) == 0
     captured = capsys.readouterr()
-    assert "ok (12 cells)" in captured.out
+    assert "ok (15 cells)" in captured.out
     assert "OPENAI_API_KEY is not set" in captured.err
     assert "ANTHROPIC_API_KEY is not set" in captured.err
