@@ -97,8 +97,10 @@ def generate(
     bias[tokenizer.PAD] = -1e9
     bias[tokenizer.BOS] = -1e9
     bias[tokenizer.SEP] = -1e9
+    cache: list[dict[str, torch.Tensor]] = [{} for _ in range(cfg.n_layers)]
+    step = ids  # the positions the next forward pass adds (keys and values are cached)
     for _ in range(max_new):
-        logits = model(ids, mask)[:, -1, :].float() + bias
+        logits = model(step, mask, cache)[:, -1, :].float() + bias
         for proc in processors:
             logits = proc(ids, logits)
         logp = torch.log_softmax(logits, dim=-1)
@@ -140,6 +142,7 @@ def generate(
             break
         ids = torch.cat([ids, nxt[:, None]], dim=1)
         mask = torch.cat([mask, torch.ones((b, 1), dtype=torch.bool)], dim=1)
+        step = nxt[:, None]
     results = []
     for i in range(b):
         text = tokenizer.decode(out_ids[i])

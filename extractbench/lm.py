@@ -43,16 +43,25 @@ class Block(nn.Module):
         )
         self.n_heads = cfg.n_heads
 
-    def forward(self, x: torch.Tensor, pad_mask: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, pad_mask: torch.Tensor | None,
+                cache: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """``x``: the new positions (all of them without a cache). ``cache`` holds this
+        block's keys and values of the earlier positions and is extended in place."""
         b, t, d = x.shape
         q, k, v = self.qkv(self.ln1(x)).split(d, dim=2)
         h = self.n_heads
         q = q.view(b, t, h, d // h).transpose(1, 2)
         k = k.view(b, t, h, d // h).transpose(1, 2)
         v = v.view(b, t, h, d // h).transpose(1, 2)
-        causal = torch.ones(t, t, dtype=torch.bool, device=x.device).tril()
+        if cache is not None:
+            if "k" in cache:
+                k = torch.cat([cache["k"], k], dim=2)
+                v = torch.cat([cache["v"], v], dim=2)
+            cache["k"], cache["v"] = k, v
+        total = k.shape[2]
+        causal = torch.ones(t, total, dtype=torch.bool, device=x.device).tril(total - t)
         mask = causal[None, None]
-        if pad_mask is not None:  # pad_mask: (b, t) True where a real token is
+        if pad_mask is not None:  # pad_mask: (b, total) True where a real token is
             mask = mask & pad_mask[:, None, None, :]
         att = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         x = x + self.proj(att.transpose(1, 2).reshape(b, t, d))
@@ -79,14 +88,20 @@ class TinyLM(nn.Module):
         if isinstance(m, nn.Linear) and m.bias is not None:
             nn.init.zeros_(m.bias)
 
-    def forward(self, ids: torch.Tensor, pad_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, ids: torch.Tensor, pad_mask: torch.Tensor | None = None,
+                cache: list[dict[str, torch.Tensor]] | None = None) -> torch.Tensor:
+        """Logits for ``ids``. For incremental decoding pass ``cache`` (one empty dict per
+        block on the first call): later calls give only the new ids, with ``pad_mask``
+        covering every position so far."""
+        t = ids.shape[1]
+        past = cache[0]["k"].shape[2] if cache and "k" in cache[0] else 0
         if pad_mask is None:
-            pos = torch.arange(ids.shape[1], device=ids.device)[None]
+            pos = torch.arange(past, past + t, device=ids.device)[None]
         else:  # left-padded batches: positions count real tokens only
-            pos = (pad_mask.long().cumsum(1) - 1).clamp(min=0)
+            pos = (pad_mask.long().cumsum(1) - 1).clamp(min=0)[:, -t:]
         x = self.tok(ids) + self.pos(pos)
-        for blk in self.blocks:
-            x = blk(x, pad_mask)
+        for i, blk in enumerate(self.blocks):
+            x = blk(x, pad_mask, None if cache is None else cache[i])
         return self.head(self.ln(x))
 
     def n_params(self) -> int:
