@@ -626,6 +626,10 @@ def _first_seen(values: Iterable[object]) -> list[str]:
     return list(dict.fromkeys(str(v) for v in values))
 
 
+PLOT_STEMS = ("transfer_vs_budget", "transfer_vs_cost", "resistance_vs_utility",
+              "detection_timeline")
+
+
 def common_tasks(frame: pd.DataFrame) -> list[str]:
     """The tasks every profile has a measured (``ok``) cell on, in first-seen order. The
     overall table compares profiles on these only: averaging one profile over four task
@@ -676,6 +680,12 @@ def write_leaderboard(
     _csv_frame(frame).to_csv(cells_path, index=False)
 
     figures: list[Path] = []
+    if plots:
+        # plots of an earlier board (one per task, or one for all) would be left behind
+        for stem in PLOT_STEMS:
+            for old in [*out_dir.glob(f"{stem}.*"), *out_dir.glob(f"{stem}-*.*")]:
+                if old.suffix in (".png", ".svg"):
+                    old.unlink()
     if plots and (frame["status"] == "ok").any():
         from extractbench import plots as p
 

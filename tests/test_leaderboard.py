@@ -178,6 +178,17 @@ def test_profiles_are_compared_on_the_tasks_they_all_have(tmp_path: Path) -> Non
     assert "| 1 | guarded | 0.50" in overall and "| 2 | open | 0.10" in overall
 
 
+def test_plots_of_an_earlier_board_are_replaced_not_left_behind(tmp_path: Path) -> None:
+    stale = tmp_path / "transfer_vs_budget-oldtask.png"
+    stale.write_bytes(b"old")
+    keep = tmp_path / "notes.png"
+    keep.write_bytes(b"mine")
+    paths = write_leaderboard([cell("p", "a", 100, 0.5), cell("p", "a", 1000, 0.9)], tmp_path,
+                              n_boot=50)
+    assert not stale.exists() and keep.exists()
+    assert (tmp_path / "transfer_vs_budget.png") in paths
+
+
 def test_write_leaderboard_outputs(tmp_path: Path) -> None:
     records = [cell(p, a, q, t * (0.5 if p == "guarded" else 1.0), seed=s)
                for p in ("open", "guarded") for a, t in (("a", 0.4), ("b", 0.7))
