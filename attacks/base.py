@@ -123,7 +123,7 @@ class Tracker:
     :meth:`update` returns a stop reason, or ``None`` to go on:
 
     - ``"budget exhausted"`` when the oracle could not afford a query;
-    - ``"all keys refused (...)"`` when every key is dead (401/403);
+    - ``"all keys refused (...)"`` when every key is dead (401/403, or a quota 429);
     - ``"blocked: ..."`` after ``patience`` rounds in a row without a single answer (rate
       limited past the oracle's retries, refused, or failing).
     """
@@ -156,7 +156,10 @@ class Tracker:
             self.ctx.oracle.note("rate limited: the endpoint asked us to slow down",
                                  outcomes=limited)
         if self.ctx.oracle.dead:
-            return self.stop("all keys refused (auth/permission)")
+            fatal = self.ctx.oracle.fatal_error
+            why = ("quota exhausted" if fatal is not None and fatal.error_type == "quota"
+                   else "auth/permission")
+            return self.stop(f"all keys refused ({why})")
         if any(not o.ok and o.error_type == "budget" for o in outcomes):
             return "budget exhausted"
         sent = [o for o in outcomes if o.ok or o.attempts > 0]

@@ -255,3 +255,16 @@ def test_heavy_benign_users_are_counted_as_false_positives(tmp_path: Path) -> No
     # utility (light users' view) does not see it
     assert guarded.benign_score is not None and guarded.teacher_score is not None
     assert guarded.benign_score < guarded.teacher_score - 0.2
+
+
+def test_a_daily_quota_stops_the_attack_with_its_own_reason(tmp_path: Path) -> None:
+    text = DEFENDED.replace(
+        "      - {name: detector, params: {action: block, min_queries: 10, tests: [volume],\n"
+        "                                   volume_max: 15, volume_window_s: 60}}",
+        "      - {name: rate-limit, params: {requests_per_day: 12}}")
+    path = _scenario(tmp_path, text)
+    (guarded,) = run_scenario(load_scenario(path), path, tmp_path / "r", progress=False,
+                              only="guarded").records
+    assert guarded.status == "ok", guarded.error
+    assert guarded.harvest_pairs == 12
+    assert guarded.stop_reason == "all keys refused (quota exhausted)"
