@@ -341,8 +341,8 @@ def test_one_sdk_client_per_key_reused(fake: FakeEndpoint) -> None:
 
 
 def test_scrub_full_and_partial_keys() -> None:
-    key = "sk-proj-ABCDEFGH12345678wxyz"
-    text = f"bad key {key}; also sk-proj-ABCD****5678wxyz and 'sk-proj-ABCDEFGH...' ok"
+    key = "test-key-ABCDEFGH12345678wxyz"
+    text = f"bad key {key}; also test-key-ABCD****5678wxyz and 'test-key-ABCDEFGH...' ok"
     out = scrub(text, [key])
     assert key not in out and "ABCDEFGH" not in out and "5678wxyz" not in out
     assert out.startswith("bad key [redacted];") and out.endswith("ok")

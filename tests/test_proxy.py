@@ -29,8 +29,8 @@ from extractbench.proxy import add_proxy_command, create_proxy_app
 from extractbench.server import RunningServer, ServedModel, create_app
 
 UPSTREAM_KEY = "up-u9x2q-51d2e8a0c4f7b6"
-CLIENT = "sk-client-attacker-9f8e7d6c"
-CLIENT2 = "sk-client-benign-1a2b3c4d"
+CLIENT = "client-attacker-9f8e7d6c"
+CLIENT2 = "client-benign-1a2b3c4d"
 CLIENT_KEYS = {CLIENT: "attacker-0", CLIENT2: "benign-0"}
 WORKED = "<reasoning>7 + 8 = 15, carry 1</reasoning>\n85"
 MSG = [{"role": "user", "content": "What is 47 + 38?"}]
