@@ -192,10 +192,8 @@ class Runner:
                         raise RunError(f"{self.path}: endpoints.{name}.model: {exc.args[0]}"
                                        ) from None
             stack = _build_stack(ep, name, self.path, self.run_dir)
-            keys = dict((secret, kid) for kid, secret in [*attacker, evaluator,
-                                                          *self._benign_keys,
-                                                          *self._benign_eval_keys])
-            app = create_app({m: served[m] for m in names}, keys, stack)
+            app = create_app({m: served[m] for m in names},
+                             self._local_keys(attacker, evaluator), stack)
             server = self._stack.enter_context(RunningServer(app))
             base = server.openai_base_url if ep.api == "openai" else server.anthropic_base_url
             self._live[name] = _Live(Endpoint(api=ep.api, base_url=base, model=names[0]),
@@ -221,6 +219,12 @@ class Runner:
                                              attacker_keys=[], eval_key=evaluator,
                                              prices=ep.prices)
 
+    def _local_keys(self, attacker: list[tuple[str, str]],
+                    evaluator: tuple[str, str]) -> dict[str, str]:
+        """API key -> key id for every run-local key a loopback server must accept."""
+        return {key: kid for kid, key in [*attacker, evaluator, *self._benign_keys,
+                                          *self._benign_eval_keys]}
+
     def _proxied(self, name: str, ep: RemoteEndpoint, direct: _Live, secret: str,
                  attacker: list[tuple[str, str]], evaluator: tuple[str, str]) -> _Live:
         """The defense proxy in front of a remote endpoint, on loopback: the attack, the benign
@@ -231,8 +235,7 @@ class Runner:
         from extractbench.server import RunningServer
 
         stack = _build_stack(ep, name, self.path, self.run_dir)
-        keys = dict((key, kid) for kid, key in [*attacker, evaluator, *self._benign_keys,
-                                                *self._benign_eval_keys])
+        keys = self._local_keys(attacker, evaluator)
         try:
             app = create_proxy_app(ep.base_url, ep.api, secret, stack, keys,
                                    timeout_s=ep.timeout_s)
