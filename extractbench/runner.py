@@ -30,6 +30,7 @@ from extractbench.progress import Progress
 from extractbench.provenance import provenance
 from extractbench.records import CellRecord, ItemScores
 from extractbench.scenario import (
+    Gate,
     Grid,
     ReferenceEndpoint,
     RemoteEndpoint,
@@ -111,6 +112,7 @@ class Runner:
         self.run_id = run_id or new_run_id(scenario, self.hash)
         self.run_dir = results_dir / "runs" / self.run_id
         self.progress = progress or Progress(enabled=False)
+        self._gated: dict[str, CellRecord] = {}  # this run's records, for `beats` gates
         self._stack = ExitStack()
         self._live: dict[str, _Live] = {}
         self._upstream: dict[str, _Live] = {}  # undefended upstream per endpoint, for teacher
@@ -588,18 +590,17 @@ class Runner:
     # -- gates ------------------------------------------------------------------------------
 
     def check_gates(self, record: CellRecord) -> list[str]:
+        """The gates ``record`` fails. A `beats` gate compares a pair of cells, so it is
+        checked when the second of the pair is done (records of this run are kept here)."""
+        self._gated[record.cell_id] = record
         out = []
-        coords: dict[str, object] = {
-            "endpoint": record.endpoint, "task": record.task, "attack": record.attack,
-            "student": record.student, "budget": record.budget_label, "seed": record.seed,
-        }
         for gate in self.sc.gates:
-            if any(str(coords.get(k)) != str(v) for k, v in gate.where.items()):
+            if gate.beats is not None:
+                out.extend(self._check_beats(gate, record))
                 continue
-            if record.status != "ok":
+            if not _gate_applies(gate, record):
                 continue
-            value = (record.transfer.value if gate.metric == "transfer" and record.transfer
-                     else getattr(record, gate.metric))
+            value = _gate_value(gate, record)
             if value is None:
                 continue
             if gate.min is not None and value < gate.min:
@@ -607,6 +608,51 @@ class Runner:
             if gate.max is not None and value > gate.max:
                 out.append(f"{record.cell_id}: {gate.metric} {value:.3f} > max {gate.max}")
         return out
+
+    def _check_beats(self, gate: Gate, record: CellRecord) -> list[str]:
+        assert gate.beats is not None
+        if record.student == gate.beats:  # the floor finished second: check every partner
+            pairs = [(r, record) for r in self._gated.values()
+                     if r.student != gate.beats and _same_cell_but_student(r, record)]
+        else:
+            pairs = [(record, r) for r in self._gated.values()
+                     if r.student == gate.beats and _same_cell_but_student(r, record)]
+        out = []
+        for learned, floor in pairs:
+            if not _gate_applies(gate, learned):
+                continue
+            value, low = _gate_value(gate, learned), _gate_value(gate, floor)
+            if value is None or low is None:
+                continue
+            if value <= low:
+                out.append(f"{learned.cell_id}: {gate.metric} {value:.3f} does not beat "
+                           f"{gate.beats} ({low:.3f})")
+            elif gate.min is not None and value < gate.min:
+                out.append(f"{learned.cell_id}: {gate.metric} {value:.3f} < min {gate.min}")
+        return out
+
+
+def _gate_applies(gate: Gate, record: CellRecord) -> bool:
+    coords: dict[str, object] = {
+        "endpoint": record.endpoint, "task": record.task, "attack": record.attack,
+        "student": record.student, "budget": record.budget_label, "seed": record.seed,
+    }
+    return record.status == "ok" and all(str(coords.get(k)) == str(v)
+                                         for k, v in gate.where.items())
+
+
+def _gate_value(gate: Gate, record: CellRecord) -> float | None:
+    if record.status != "ok":
+        return None
+    if gate.metric == "transfer":
+        return None if record.transfer is None else record.transfer.value
+    value: float | None = getattr(record, gate.metric)
+    return value
+
+
+def _same_cell_but_student(a: CellRecord, b: CellRecord) -> bool:
+    return (a.endpoint, a.task, a.attack, a.budget_label, a.seed) == (
+        b.endpoint, b.task, b.attack, b.budget_label, b.seed)
 
 
 def grid(sc: Scenario) -> list[Cell]:

@@ -113,11 +113,16 @@ class StudentSpec(_Model):
 
 
 class Gate(_Model):
-    """A threshold cells must meet; `where` selects cells by coordinate."""
+    """A threshold cells must meet; `where` selects cells by coordinate. With `beats`, a
+    cell's metric must exceed that of the same cell (endpoint, task, attack, budget, seed)
+    trained with the student named there, e.g. every learned student above `lookup`."""
 
     metric: Literal["transfer", "student_score", "teacher_score", "fidelity", "base_score"]
     min: float | None = None
     max: float | None = None
+    beats: str | None = Field(
+        default=None, description="a student in `students`: the same cell with it scores lower"
+    )
     where: dict[str, str | int | float] = Field(
         default_factory=dict,
         description="cell coordinates to match: endpoint, task, attack, student, budget, seed",
@@ -125,8 +130,8 @@ class Gate(_Model):
 
     @model_validator(mode="after")
     def _bound(self) -> Gate:
-        if self.min is None and self.max is None:
-            raise ValueError("a gate needs min or max")
+        if self.min is None and self.max is None and self.beats is None:
+            raise ValueError("a gate needs min, max or beats")
         return self
 
 
@@ -194,6 +199,12 @@ class Scenario(_Model):
                             f"grids.{i}.{section}: {name!r} is not in {section} "
                             f"(known: {', '.join(str(k) for k in known)})"
                         )
+        for i, gate in enumerate(self.gates):
+            if gate.beats is not None and gate.beats not in self.students:
+                raise ValueError(
+                    f"gates.{i}.beats: {gate.beats!r} is not in students "
+                    f"(known: {', '.join(self.students)})"
+                )
         return self
 
 
