@@ -79,3 +79,10 @@ def test_beats_gate_names_an_unknown_student(tmp_path: Path) -> None:
     path.write_text(SCENARIO.replace("beats: lookup, ", ""))
     with pytest.raises(ScenarioError, match="a gate needs min, max or beats"):
         load_scenario(path)
+
+
+def test_beats_gate_with_min_holds_the_learned_student_to_both(tmp_path: Path) -> None:
+    r = runner(tmp_path, SCENARIO.replace("beats: lookup,", "beats: lookup, min: 0.5,"))
+    assert r.check_gates(record("lookup", 0.2)) == []  # the floor is not held to min
+    assert r.check_gates(record("tiny", 0.4)) == [
+        "ref/kb/rp/q100/tiny/s0: transfer 0.400 < min 0.5"]
