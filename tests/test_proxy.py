@@ -176,13 +176,13 @@ def test_unreachable_upstream_is_a_502_and_one_line() -> None:
 def test_upstream_refusing_the_proxy_key_is_a_502_naming_the_cause(
         upstream: RunningServer) -> None:
     lines: list[str] = []
-    app = create_proxy_app(upstream.openai_base_url, "openai", "test-bad-upstream-key-77",
+    app = create_proxy_app(upstream.openai_base_url, "openai", "test-zq81k-xk2049fj77",
                            None, CLIENT_KEYS, log=lines.append)
     with RunningServer(app) as srv, oa(srv) as c, pytest.raises(openai.APIStatusError) as err:
         c.chat.completions.create(model="tiny", messages=MSG)  # type: ignore[arg-type]
     assert err.value.status_code == 502 and "credentials" in err.value.message
     assert len(lines) == 1 and "rejected the proxy's upstream key" in lines[0]
-    assert "test-bad-upstream-key-77" not in lines[0] + err.value.response.text
+    assert "test-zq81k-xk2049fj77" not in lines[0] + err.value.response.text
 
 
 def test_sampling_time_defenses_are_refused(upstream: RunningServer) -> None:
@@ -230,10 +230,10 @@ def test_cli_bad_input_is_one_line_and_exit_2(upstream: RunningServer, tmp_path:
     err = capsys.readouterr().err
     assert "is unreachable" in err and err.count("\n") == 1
 
-    monkeypatch.setenv("EB_TEST_UPSTREAM_KEY", "test-wrong-upstream-key-1234")
+    monkeypatch.setenv("EB_TEST_UPSTREAM_KEY", "test-wr0ng-k3y-1234xq")
     assert _run(_args(*base)) == 2
     err = capsys.readouterr().err
-    assert "refused the key in EB_TEST_UPSTREAM_KEY" in err and "test-wrong-upstream" not in err
+    assert "refused the key in EB_TEST_UPSTREAM_KEY" in err and "test-wr0ng-k3y" not in err
 
 
 def test_cli_starts_a_working_proxy(upstream: RunningServer, tmp_path: Path,

@@ -17,9 +17,9 @@ from extractbench.generation import LogitsProcessor
 from extractbench.lm import TinyLM
 from extractbench.server import RunningServer, ServedModel, create_app
 
-KEY = "sk-ant-attacker-0-c0ffee"
-LIMITED = "sk-ant-limited-0-beef42"
-MUTE = "sk-ant-mute-0-1234ab"
+KEY = "test-attacker-0-c0ffee"
+LIMITED = "test-limited-0-beef42"
+MUTE = "test-mute-0-1234ab"
 KEYS = {KEY: "attacker-0", LIMITED: "limited-0", MUTE: "mute-0"}
 MSG: list[Any] = [{"role": "user", "content": "What is 2+3?"}]
 # This SDK version has no typed sampling arguments; older clients send them as plain fields.
@@ -179,7 +179,7 @@ def test_models_list(client: anthropic.Anthropic) -> None:
 
 
 def test_wrong_key_is_401_and_not_echoed(server: RunningServer) -> None:
-    with _client(server, "sk-ant-SECRET999") as c, pytest.raises(
+    with _client(server, "test-SECRET999") as c, pytest.raises(
         anthropic.AuthenticationError
     ) as err:
         c.messages.create(model="tiny", max_tokens=4, messages=MSG)
