@@ -41,10 +41,12 @@ from typing import Any
 
 import torch
 
-from attacks.base import ATTACKS, AttackContext, Tracker, mean_bytes, queries_left
-from extractbench.generation import SamplingParams, generate
-from extractbench.lm import LMConfig, TinyLM
-from extractbench.training import Example, TrainConfig, train
+from extractbench.reference.generation import generate
+from extractbench.reference.lm import LMConfig, TinyLM
+from extractbench.reference.training import Example, TrainConfig, train
+from extractbench.types import SamplingParams
+
+from .base import ATTACKS, AttackContext, Tracker, mean_bytes, queries_left
 
 _WORD = re.compile(r"\w+")
 

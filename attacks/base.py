@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from extractbench.registry import Registry
 
 if TYPE_CHECKING:
-    from extractbench.harvest import Entry
-    from extractbench.oracle import Oracle, QueryOutcome
+    from extractbench.campaign.oracle import Oracle, QueryOutcome
+    from extractbench.logs.harvest import Entry
     from extractbench.students import TrainPair
 
 TRAIN_PROMPT_NOTE = "train_prompt"
@@ -104,12 +104,12 @@ class AttackFactory(Protocol):
 ATTACKS: Registry[AttackFactory] = Registry(
     "attack",
     (
-        "attacks.random_pool",
-        "attacks.synthetic",
-        "attacks.cot_coercion",
-        "attacks.logprob_harvest",
-        "attacks.active",
-        "attacks.stealth",
+        "extractbench.attacks.random_pool",
+        "extractbench.attacks.synthetic",
+        "extractbench.attacks.cot_coercion",
+        "extractbench.attacks.logprob_harvest",
+        "extractbench.attacks.active",
+        "extractbench.attacks.stealth",
     ),
 )
 
@@ -213,7 +213,7 @@ def mean_bytes(prompts: Sequence[str]) -> int:
 def train_prompt_map(entries: Iterable[Entry]) -> dict[int, str | None]:
     """Query index -> training prompt (``None``: not a training pair), from the harvest's
     :data:`TRAIN_PROMPT_NOTE` notes (the last note for an index wins)."""
-    from extractbench.harvest import NoteEntry
+    from extractbench.logs.harvest import NoteEntry
 
     out: dict[int, str | None] = {}
     for e in entries:
@@ -228,7 +228,7 @@ def train_pairs(entries: Sequence[Entry]) -> list[TrainPair]:
     """The student's training pairs of a harvest, in query order: each answer's prompt (or
     the training prompt an attack recorded for it; answers marked ``None`` are left out), its
     response text and its top-logprobs when the endpoint returned them."""
-    from extractbench.harvest import ResponseEntry
+    from extractbench.logs.harvest import ResponseEntry
     from extractbench.students import TrainPair
 
     remap = train_prompt_map(entries)

@@ -36,7 +36,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from attacks.base import ATTACKS, DEFAULT_REASONING_SUFFIX, AttackContext, Tracker
+from .base import ATTACKS, DEFAULT_REASONING_SUFFIX, AttackContext, Tracker
 
 _ONLY_SENTENCE = re.compile(r"(?:^|(?<=[.?!]))\s*(?:Answer|Reply|Respond|Give)\b[^.?!]*\bonly\b"
                             r"[^.?!]*[.?!]", re.IGNORECASE)

@@ -3,7 +3,7 @@
 Idea: every query asks for ``logprobs`` with the ``top_logprobs`` alternatives at each output
 token, so each answer carries the teacher's distribution over its top-k next tokens, not only
 the sampled one. The student trains with a distillation loss on those soft labels (CE mixed
-with KL on the renormalised top-k; see :mod:`extractbench.training`), which carries more
+with KL on the renormalised top-k; see :mod:`extractbench.reference.training`), which carries more
 information per query than text ("dark knowledge").
 
 Models: Hinton et al., *Distilling the Knowledge in a Neural Network* (2015) for soft-label
@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from attacks.base import ATTACKS, AttackContext, Tracker
+from .base import ATTACKS, AttackContext, Tracker
 
 
 class LogprobHarvest:

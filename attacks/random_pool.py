@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from attacks.base import ATTACKS, AttackContext, Tracker
+from .base import ATTACKS, AttackContext, Tracker
 
 
 class RandomPool:

@@ -38,8 +38,9 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from attacks.base import ATTACKS, AttackContext, Tracker
-from extractbench.oracle import BudgetExhausted, QueryOutcome
+from extractbench.campaign.oracle import BudgetExhausted, QueryOutcome
+
+from .base import ATTACKS, AttackContext, Tracker
 
 GENERIC_FILLER = (
     "Can you suggest a name for a small bakery?",

@@ -41,8 +41,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from attacks.base import ATTACKS, AttackContext, Tracker
-from extractbench.oracle import BudgetExhausted, QueryOutcome
+from extractbench.campaign.oracle import BudgetExhausted, QueryOutcome
+
+from .base import ATTACKS, AttackContext, Tracker
 
 _PIECE = re.compile(r"\d+|(?<= )[+\-*/×÷](?= )|[A-Z][a-z]+(?: [A-Z][a-z]+)*"
                     r"|[^\dA-Z+\-*/×÷]+|.", re.DOTALL)

@@ -5,16 +5,16 @@ The public surface is small; the engine lives in the submodules named in DESIGN.
     from extractbench import load_scenario, run_scenario
 """
 
-from extractbench.records import CellRecord
+from extractbench.config.scenario import Scenario, ScenarioError, load_scenario
+from extractbench.logs.records import CellRecord
 from extractbench.registry import Registry, UnknownNameError
-from extractbench.scenario import Scenario, ScenarioError, load_scenario
 
 __version__ = "0.1.0"
 
 
 def run_scenario(*args: object, **kwargs: object) -> object:
-    """See :func:`extractbench.runner.run_scenario` (imported lazily: it loads torch)."""
-    from extractbench.runner import run_scenario as _run
+    """See :func:`extractbench.run.runner.run_scenario` (imported lazily: it loads torch)."""
+    from extractbench.run.runner import run_scenario as _run
 
     return _run(*args, **kwargs)  # type: ignore[arg-type]
 

@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from extractbench.records import CellRecord
-    from extractbench.runner import Cell, Runner
-    from extractbench.scenario import Scenario
+    from extractbench.config.scenario import Scenario
+    from extractbench.logs.records import CellRecord
+    from extractbench.run.runner import Cell, Runner
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -59,7 +59,7 @@ class _State:
         return [self.config.rootpath / p for p in self.config.getini("extractbench_scenario")]
 
     def load(self, path: Path) -> _ScenarioRun:
-        from extractbench.scenario import ScenarioError, load_scenario
+        from extractbench.config.scenario import ScenarioError, load_scenario
 
         if path not in self.runs:
             try:
@@ -69,8 +69,8 @@ class _State:
         return self.runs[path]
 
     def runner(self, run: _ScenarioRun) -> Runner:
-        from extractbench.costs import SpendError, check_spend
-        from extractbench.runner import RunError, Runner
+        from extractbench.config.costs import SpendError, check_spend
+        from extractbench.run.runner import RunError, Runner
 
         if run.runner is None:
             try:
@@ -87,7 +87,7 @@ class _State:
         return run.runner
 
     def finish(self) -> None:
-        from extractbench.leaderboard import write_leaderboard
+        from extractbench.report.leaderboard import write_leaderboard
 
         records = []
         for run in self.runs.values():
@@ -122,7 +122,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     params = []
     for path in state.scenario_paths():
         run = state.load(path)
-        from extractbench.runner import grid
+        from extractbench.run.runner import grid
 
         cells = grid(run.scenario)
         multi = len(state.scenario_paths()) > 1
@@ -143,7 +143,7 @@ class CellHandle:
 
     def run(self, benchmark: Any) -> CellRecord:
         """Run the cell once under ``benchmark.pedantic``, record it, assert its gates."""
-        from extractbench.scenario import RemoteEndpoint
+        from extractbench.config.scenario import RemoteEndpoint
 
         run = self._state.load(self.path)
         ep = run.scenario.endpoints[self.cell.endpoint]

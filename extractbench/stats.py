@@ -23,7 +23,7 @@ from statistics import NormalDist
 import numpy as np
 import numpy.typing as npt
 
-from extractbench.records import Interval
+from extractbench.logs.records import Interval
 
 __all__ = [
     "bootstrap_mean",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from extractbench.lm import LMConfig, TinyLM
+from extractbench.reference.lm import LMConfig, TinyLM
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ A :class:`Defense` may act at three points of a request (DESIGN.md, "Defense sta
 
 A :class:`DefenseStack` runs its defenses in order; an empty stack is the undefended profile.
 Detection events go to an :class:`AuditLog` that the benchmark reads
-(:mod:`extractbench.detection`). ``DefenseStack.reset`` forgets every per-key state between
+(:mod:`extractbench.run.detection`). ``DefenseStack.reset`` forgets every per-key state between
 benchmark cells.
 """
 
@@ -30,8 +30,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from extractbench.generation import Generation, LogitsProcessor, SamplingParams
 from extractbench.registry import Registry
+from extractbench.types import Generation, LogitsProcessor, SamplingParams
 
 Api = Literal["openai", "anthropic"]
 EventKind = Literal["flag", "reject", "throttle", "degrade", "transform", "note"]

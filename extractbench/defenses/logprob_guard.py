@@ -26,7 +26,7 @@ from dataclasses import replace
 from extractbench.defenses import params as P
 from extractbench.defenses.base import DEFENSES, Defense, RequestContext
 from extractbench.defenses.poison import prompt_rng
-from extractbench.generation import Generation, SamplingParams, TokenLogprob, TopLogprob
+from extractbench.types import Generation, SamplingParams, TokenLogprob, TopLogprob
 
 NAME = "logprob-guard"
 

@@ -39,7 +39,7 @@ from extractbench.defenses import params as P
 from extractbench.defenses.base import DEFENSES, Defense, RequestContext
 from extractbench.defenses.features import embed, embed_all, min_distance
 from extractbench.defenses.poison import poison, prompt_rng
-from extractbench.generation import Generation
+from extractbench.types import Generation
 
 NAME = "misinformation"
 

@@ -26,7 +26,7 @@ from dataclasses import replace
 from extractbench.defenses import params as P
 from extractbench.defenses.base import DEFENSES, Defense, RequestContext
 from extractbench.defenses.poison import poison, prompt_rng
-from extractbench.generation import Generation, SamplingParams
+from extractbench.types import Generation, SamplingParams
 
 NAME = "perturb"
 

@@ -18,7 +18,7 @@ import random
 import re
 from dataclasses import replace
 
-from extractbench.generation import Generation, TokenLogprob, TopLogprob
+from extractbench.types import Generation, TokenLogprob, TopLogprob
 
 _NUMBER = re.compile(r"\d+")
 _WORD = re.compile(r"[^\W\d_]{2,}")

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from extractbench.defenses import params as P
 from extractbench.defenses.base import DEFENSES, Defense, Rejection, RequestContext
-from extractbench.generation import Generation
+from extractbench.types import Generation
 
 NAME = "rate-limit"
 

@@ -23,7 +23,7 @@ from dataclasses import replace
 
 from extractbench.defenses import params as P
 from extractbench.defenses.base import DEFENSES, Defense, RequestContext
-from extractbench.generation import Generation, TokenLogprob
+from extractbench.types import Generation, TokenLogprob
 
 NAME = "reasoning-guard"
 

@@ -14,9 +14,9 @@ from collections.abc import Callable
 
 import torch
 
-from extractbench import tokenizer
 from extractbench.defenses.base import Defense, RequestContext
-from extractbench.generation import LogitsProcessor
+from extractbench.reference import tokenizer
+from extractbench.types import LogitsProcessor
 
 
 class Scripted(Defense):

@@ -1,6 +1,6 @@
 """``watermark``: a green-list watermark at sampling time, so a stolen student can be traced.
 
-The idea modelled: Kirchenbauer et al. 2023 (see :mod:`extractbench.watermark`), used for
+The idea modelled: Kirchenbauer et al. 2023 (see :mod:`extractbench.reference.watermark`), used for
 attribution: a student trained on watermarked outputs may reproduce the teacher's green-token
 preference, and the owner can test a suspect model's outputs with the secret ``key``
 (e.g. "radioactivity" of watermarked text, Sander et al. 2024). It does not reduce what the
@@ -18,8 +18,8 @@ from collections.abc import Iterable
 
 from extractbench.defenses import params as P
 from extractbench.defenses.base import DEFENSES, Defense, RequestContext
-from extractbench.generation import LogitsProcessor
-from extractbench.watermark import GreenList, WatermarkTest
+from extractbench.reference.watermark import GreenList, WatermarkTest
+from extractbench.types import LogitsProcessor
 
 NAME = "watermark"
 

@@ -10,7 +10,8 @@ What it learns from:
 - **logprobs**: when a pair carries ``top_logprobs`` that line up with its response bytes (one
   list of single-byte alternatives per byte, as the reference endpoint returns them), the loss
   at those positions mixes CE with a KL term on the renormalised top-k
-  (:mod:`extractbench.training`, weight ``kd_weight``). Pairs whose logprobs do not line up
+  (:mod:`extractbench.reference.training`, weight ``kd_weight``). Pairs whose logprobs do not
+  line up
   (a vendor's multi-byte tokens, a perturbed or partial list) train on text alone;
   ``FitReport.details["soft_pairs"]`` says how many pairs had soft labels.
 """
@@ -22,11 +23,11 @@ from typing import Any
 
 import torch
 
-from extractbench import tokenizer
-from extractbench.generation import greedy
-from extractbench.lm import LMConfig, TinyLM
+from extractbench.reference import tokenizer
+from extractbench.reference.generation import greedy
+from extractbench.reference.lm import LMConfig, TinyLM
+from extractbench.reference.training import Example, SoftLabels, TrainConfig, train
 from extractbench.students.base import STUDENTS, FitReport, TrainPair
-from extractbench.training import Example, SoftLabels, TrainConfig, train
 
 MAX_LEN_CAP = 512  # longest sequence (prompt + response) the student grows to for reasoning
 

@@ -1,0 +1,7 @@
+"""``python -m extractbench``: the command line."""
+
+import sys
+
+from extractbench.cli.main import main
+
+sys.exit(main())

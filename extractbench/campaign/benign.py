@@ -1,0 +1,261 @@
+"""Legitimate traffic through a defended profile, and what it says about the defense's cost.
+
+- :func:`run_benign`: several ``benign-*`` keys, each a user who sends prompts from the task's
+  ``benign`` split with random (exponential) gaps of mean ``pacing_s``, concurrently with an
+  attack, until told to stop. Every request and its answer or error is kept (and, with
+  ``log_path``, appended to a JSONL file as it happens). The detector's false-positive rate
+  and the benign users' error rate come from this traffic.
+- :func:`defended_score`: the held-out score of the profile as a benign user sees it — the
+  held-out prompts sent through the defended endpoint with benign keys (an unanswered prompt
+  scores 0). ``utility = defended_score / teacher_score``.
+
+Benign users send through the official SDK clients
+(:func:`extractbench.endpoints.clients.make_client`),
+never through the attacker's oracle: they keep no budget and do not retry, except that a 429
+makes that user wait ``retry-after`` before its next request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO
+
+from extractbench.config.budget import Budget
+from extractbench.endpoints.clients import (
+    Endpoint,
+    EndpointClient,
+    EndpointError,
+    QueryRequest,
+    make_client,
+)
+from extractbench.logs.harvest import HarvestLog, pairs
+from extractbench.tasks.base import Task, TaskItem, prompt_hash
+
+__all__ = ["BenignEntry", "BenignResult", "DefendedScore", "defended_score", "run_benign"]
+
+MAX_RETRY_WAIT_S = 30.0
+"""A benign user waits at most this long for a 429's retry-after before its next request."""
+
+
+@dataclass(frozen=True)
+class BenignEntry:
+    """One benign request and what came back."""
+
+    key_id: str
+    index: int
+    """This key's request number, from 0."""
+    time: float
+    """When it was sent, seconds since the epoch."""
+    prompt: str
+    text: str | None
+    """The answer's text; ``None`` when the request failed."""
+    error_type: str | None = None
+    status: int | None = None
+    message: str | None = None
+    latency_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.text is not None
+
+
+@dataclass
+class BenignResult:
+    """Everything the benign users sent, in order of completion."""
+
+    key_ids: list[str]
+    entries: list[BenignEntry] = field(default_factory=list)
+
+    @property
+    def queries(self) -> int:
+        return len(self.entries)
+
+    @property
+    def answered(self) -> int:
+        return sum(e.ok for e in self.entries)
+
+    def errors(self) -> dict[str, int]:
+        """Failed requests by error type (``rate_limit``, ``permission``, ...)."""
+        return dict(Counter(e.error_type for e in self.entries if e.error_type))
+
+    def by_key(self, key_id: str) -> list[BenignEntry]:
+        return [e for e in self.entries if e.key_id == key_id]
+
+    def refused_keys(self) -> list[str]:
+        """Keys that got at least one 403 (blocked): the users a defense turned away."""
+        return sorted({e.key_id for e in self.entries if e.status == 403})
+
+    def score(self, task: Task, items: Sequence[TaskItem]) -> float | None:
+        """Mean score of the benign answers whose prompt is one of ``items`` (failed requests
+        score 0); ``None`` when none was sent."""
+        by_prompt = {i.prompt: i for i in items}
+        scored = [task.score(task.extract(e.text), by_prompt[e.prompt]) if e.text is not None
+                  else 0.0 for e in self.entries if e.prompt in by_prompt]
+        return sum(scored) / len(scored) if scored else None
+
+
+async def run_benign(
+    endpoint: Endpoint,
+    keys: Sequence[tuple[str, str]],
+    prompts: Sequence[str],
+    *,
+    max_tokens: int,
+    pacing_s: float,
+    stop: asyncio.Event,
+    seed: int,
+    temperature: float = 0.0,
+    min_per_key: int = 0,
+    max_per_key: int | None = None,
+    log_path: Path | None = None,
+    client: EndpointClient | None = None,
+) -> BenignResult:
+    """Send benign traffic from every ``(key_id, api_key)`` until ``stop`` is set and each key
+    has sent ``min_per_key`` requests (or until it has sent ``max_per_key``).
+
+    Each key goes through ``prompts`` in its own seeded order (starting over when done), waits
+    an exponential gap of mean ``pacing_s`` between requests (a random fraction of one before
+    the first), and waits out a 429's ``retry-after`` (up to ``MAX_RETRY_WAIT_S``)."""
+    if not keys:
+        raise ValueError("run_benign: give at least one (key_id, api_key)")
+    if not prompts:
+        raise ValueError("run_benign: give at least one prompt (the task's benign split)")
+    if pacing_s <= 0:
+        raise ValueError(f"run_benign: pacing_s must be > 0, got {pacing_s}")
+    if max_tokens < 1:
+        raise ValueError(f"run_benign: max_tokens must be >= 1, got {max_tokens}")
+    result = BenignResult(key_ids=[k for k, _ in keys])
+    own = client is None
+    sdk = client or make_client(endpoint)
+    log = log_path.open("a", encoding="utf-8") if log_path is not None else None
+    try:
+        await asyncio.gather(*(
+            _user(sdk, key_id, api_key, list(prompts), max_tokens, temperature, pacing_s, stop,
+                  random.Random(f"{seed}/benign/{key_id}"), min_per_key, max_per_key, result,
+                  log)
+            for key_id, api_key in keys
+        ))
+    finally:
+        if own:
+            await sdk.aclose()
+        if log is not None:
+            log.close()
+    return result
+
+
+async def _user(sdk: EndpointClient, key_id: str, api_key: str, prompts: list[str],
+                max_tokens: int, temperature: float, pacing_s: float, stop: asyncio.Event,
+                rng: random.Random, min_n: int, max_n: int | None, result: BenignResult,
+                log: IO[str] | None) -> None:
+    order: list[str] = []
+    sent = 0
+    wait = rng.random() * pacing_s
+    while True:
+        if stop.is_set():
+            if sent >= min_n:
+                return
+            await asyncio.sleep(wait)
+        else:
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=wait)
+                continue  # stopped while waiting: re-check min_per_key
+            except TimeoutError:
+                pass
+        if max_n is not None and sent >= max_n:
+            return
+        if not order:
+            order = list(prompts)
+            rng.shuffle(order)
+        prompt = order.pop()
+        started, t0 = time.time(), time.monotonic()
+        req = QueryRequest(prompt=prompt, max_tokens=max_tokens, temperature=temperature)
+        wait = rng.expovariate(1.0 / pacing_s)
+        try:
+            c = await sdk.complete(req, api_key)
+            entry = BenignEntry(key_id, sent, started, prompt, c.text,
+                                latency_s=time.monotonic() - t0)
+        except EndpointError as e:
+            entry = BenignEntry(key_id, sent, started, prompt, None, e.error_type, e.status,
+                                e.message.splitlines()[0][:200] if e.message else None,
+                                latency_s=time.monotonic() - t0)
+            if e.error_type == "rate_limit" and e.retry_after:
+                wait = max(wait, min(MAX_RETRY_WAIT_S, e.retry_after))
+        sent += 1
+        result.entries.append(entry)
+        if log is not None:
+            line = json.dumps({"entry_type": "benign", **asdict(entry)}, sort_keys=True)
+            log.write(line + "\n")
+            log.flush()
+
+
+@dataclass(frozen=True)
+class DefendedScore:
+    """The held-out score through the defended profile."""
+
+    scores: list[float]
+    """Per held-out item, in order (0 when the profile gave no answer)."""
+    answers: list[str | None]
+    """Extracted answers (``None``: no answer, or none extractable)."""
+    errors: dict[str, int]
+    """Failed attempts by error type."""
+
+    @property
+    def value(self) -> float:
+        return sum(self.scores) / len(self.scores) if self.scores else 0.0
+
+    def utility(self, teacher_score: float | None) -> float | None:
+        """``defended_score / teacher_score`` (``None`` when the teacher scores 0)."""
+        if not teacher_score:
+            return None
+        return self.value / teacher_score
+
+
+async def defended_score(
+    endpoint: Endpoint,
+    keys: Sequence[tuple[str, str]],
+    task: Task,
+    items: Sequence[TaskItem],
+    *,
+    log_path: Path,
+    max_tokens: int | None = None,
+    temperature: float = 0.0,
+    concurrency: int = 4,
+    seed: int = 0,
+) -> DefendedScore:
+    """Send each held-out prompt once through ``endpoint`` with ``keys`` in turn (a benign
+    user's view: retries on 429 and 5xx honouring retry-after, through the Oracle) and score
+    the answers. ``log_path`` is the Oracle's harvest log; answers already in it are reused, so
+    a re-run sends only what is missing. Spread the prompts over enough keys that no key looks
+    like a heavy user to a per-key detector (e.g. 10 keys for 300 items)."""
+    from extractbench.campaign.oracle import Answer, Oracle
+
+    if not keys:
+        raise ValueError("defended_score: give at least one (key_id, api_key)")
+    log = HarvestLog(log_path)
+    done = {e.request.prompt_hash: e.response.text for e in pairs(log.entries())}
+    todo = [i.prompt for i in items if prompt_hash(i.prompt) not in done]
+    budget = Budget(queries=max(1, 5 * len(todo)))
+    oracle = Oracle(endpoint, list(keys), budget, log, concurrency=concurrency, seed=seed,
+                    attack="benign-eval")
+    try:
+        outcomes = await oracle.query_many(
+            todo, max_tokens=max_tokens or task.max_answer_tokens, temperature=temperature)
+    finally:
+        await oracle.aclose()
+    for o in outcomes:
+        if isinstance(o, Answer):
+            done[prompt_hash(o.prompt)] = o.text
+    answers: list[str | None] = []
+    scores: list[float] = []
+    for item in items:
+        text = done.get(prompt_hash(item.prompt))
+        answer = task.extract(text) if text is not None else None
+        answers.append(answer)
+        scores.append(task.score(answer, item) if text is not None else 0.0)
+    return DefendedScore(scores, answers, oracle.stats().errors)

@@ -1,0 +1,134 @@
+"""``extractbench proxy``: put a defense profile in front of a remote endpoint.
+
+    extractbench proxy --upstream https://api.openai.com/v1 --api openai \\
+        --upstream-key-env OPENAI_API_KEY --profile profiles/guarded.yaml --key team-a=sk-team-a
+
+Every problem found before serving (unknown defense, parameter out of range, sampling-time
+defense in the profile, missing key variable, unreachable upstream, upstream refusing the key)
+is one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from extractbench.endpoints.clients import scrub
+
+EXIT_OK, EXIT_BAD_INPUT = 0, 2
+
+
+class ProxyError(Exception):
+    """A bad ``proxy`` argument or an upstream that cannot be used; one line."""
+
+
+def add_proxy_command(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``proxy`` on an ``argparse`` sub-parsers object (``func`` returns the exit
+    code, like the other commands)."""
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "proxy", help="serve a defense profile in front of a remote endpoint",
+        description="Serve the OpenAI chat completions (or Anthropic messages) API in front of "
+        "UPSTREAM, applying the profile's request- and response-stage defenses. Clients use "
+        "their own keys (--key); the proxy calls upstream with the key in --upstream-key-env "
+        "and never forwards or logs either.")
+    p.add_argument("--upstream", required=True,
+                   help="upstream base URL as the SDK expects it: https://api.openai.com/v1 "
+                   "(openai) or https://api.anthropic.com (anthropic)")
+    p.add_argument("--api", required=True, choices=["openai", "anthropic"],
+                   help="the API family the upstream speaks (and the proxy serves)")
+    p.add_argument("--upstream-key-env", required=True, metavar="VAR",
+                   help="environment variable holding the upstream API key")
+    p.add_argument("--profile", help="YAML file with a `defenses:` list (default: none)")
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    p.add_argument("--key", action="append", metavar="ID=KEY",
+                   help="accepted client key (repeatable; default: 'local'=sk-local)")
+    p.add_argument("--audit-log", help="write defense audit events to this JSONL file")
+    p.add_argument("--timeout", type=float, default=60.0,
+                   help="seconds to wait for the upstream per request (default 60)")
+    p.add_argument("--no-check", action="store_true",
+                   help="do not probe the upstream (GET models) before serving")
+    p.set_defaults(func=cmd_proxy)
+    return p
+
+
+def cmd_proxy(args: argparse.Namespace) -> int:
+    try:
+        server, key_ids = start_proxy(args)
+    except ProxyError as exc:
+        print(f"extractbench: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(f"extractbench defense proxy: {server.base_url} -> {args.upstream} ({args.api})")
+    base = server.openai_base_url if args.api == "openai" else server.anthropic_base_url
+    print(f"  {'OpenAI' if args.api == 'openai' else 'Anthropic'} SDK: base_url={base}")
+    print(f"  key ids: {', '.join(key_ids)}" + ("  (default key: sk-local)" if not args.key
+                                                else ""), flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return EXIT_OK
+
+
+def start_proxy(args: argparse.Namespace) -> tuple[Any, list[str]]:
+    """Build and start the proxy from parsed arguments; raises :class:`ProxyError`."""
+    from extractbench.cli.serve import ServeError, load_profile, parse_keys
+    from extractbench.defenses import AuditLog, DefenseConfigError, DefenseStack
+    from extractbench.serving import RunningServer
+    from extractbench.serving.proxy import create_proxy_app
+
+    upstream_key = os.environ.get(args.upstream_key_env, "")
+    if not upstream_key:
+        raise ProxyError(f"--upstream-key-env: environment variable {args.upstream_key_env} "
+                         f"is not set (export {args.upstream_key_env}=... with the upstream key)")
+    try:
+        keys = parse_keys(args.key)
+        specs = load_profile(args.profile).defenses if args.profile else []
+    except ServeError as exc:
+        raise ProxyError(str(exc)) from None
+    audit = AuditLog(Path(args.audit_log)) if args.audit_log else None
+    where = f"{args.profile}: defenses" if args.profile else "defenses"
+    try:
+        stack = DefenseStack.from_specs(specs, audit, where=where)
+        app = create_proxy_app(args.upstream, args.api, upstream_key, stack, keys,
+                               timeout_s=args.timeout)
+    except DefenseConfigError as exc:
+        raise ProxyError(str(exc)) from None
+    except ValueError as exc:
+        raise ProxyError(f"{args.profile or '--upstream'}: {exc}") from None
+    if not args.no_check:
+        check_upstream(args.upstream, args.api, upstream_key, args.upstream_key_env,
+                       timeout_s=min(args.timeout, 15.0))
+    try:
+        server = RunningServer(app, host=args.host, port=args.port).start()
+    except (OSError, RuntimeError, TimeoutError) as exc:
+        raise ProxyError(f"--host/--port: cannot serve on {args.host}:{args.port} "
+                         f"({exc})") from None
+    return server, sorted(set(keys.values()))
+
+
+def check_upstream(base_url: str, api: str, upstream_key: str, key_env: str,
+                   timeout_s: float = 15.0) -> None:
+    """Probe ``GET models`` once: unreachable, or a refused key, is a :class:`ProxyError`.
+    Any other answer (even a 404: not every server lists models) counts as reachable."""
+    base = base_url.rstrip("/")
+    url = f"{base}/models" if api == "openai" else f"{base}/v1/models"
+    headers = ({"authorization": f"Bearer {upstream_key}"} if api == "openai"
+               else {"x-api-key": upstream_key, "anthropic-version": "2023-06-01"})
+    try:
+        resp = httpx.get(url, headers=headers, timeout=timeout_s)
+    except httpx.HTTPError as exc:
+        raise ProxyError(f"--upstream: {base_url} is unreachable ({type(exc).__name__}); "
+                         "check the URL and that the server is up") from None
+    if resp.status_code in (401, 403):
+        detail = scrub(resp.text.splitlines()[0][:200] if resp.text else "", [upstream_key])
+        raise ProxyError(f"--upstream-key-env: the upstream refused the key in {key_env} "
+                         f"(HTTP {resp.status_code}{': ' + detail if detail else ''})")

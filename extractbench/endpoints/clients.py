@@ -1,0 +1,368 @@
+"""Endpoint clients: one request to an OpenAI-compatible or Anthropic endpoint through the
+official SDK, with SDK errors mapped to one typed :class:`EndpointError`.
+
+The SDKs are imported lazily (only the one an endpoint uses) and run with ``max_retries=0``:
+retries, backoff and budget charging belong to the :class:`~extractbench.campaign.oracle.Oracle`.
+API keys never appear in an error message: every message is scrubbed of the key in use.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from extractbench.logs.harvest import ErrorType, TokenLogprob, TopLogprob
+
+__all__ = [
+    "AnthropicMessagesClient",
+    "ApiKind",
+    "Completion",
+    "Endpoint",
+    "EndpointClient",
+    "EndpointError",
+    "OpenAIChatClient",
+    "QueryRequest",
+    "make_client",
+    "scrub",
+]
+
+ApiKind = Literal["openai", "anthropic"]
+
+
+class Endpoint(BaseModel):
+    """Where queries go. ``base_url`` is what the SDK expects: for ``openai`` it includes the
+    ``/v1`` prefix (``http://127.0.0.1:8000/v1``); for ``anthropic`` it is the server root
+    (``http://127.0.0.1:8000``), since that SDK adds ``/v1/messages`` itself."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    api: ApiKind
+    base_url: str
+    model: str
+    timeout_s: float = Field(default=60.0, gt=0, description="per request")
+    sampling_params: bool = Field(
+        default=True,
+        description="send temperature/top_p/seed; turn off for vendor models that reject them",
+    )
+    max_tokens_param: Literal["max_tokens", "max_completion_tokens"] = Field(
+        default="max_tokens", description="openai only: the name the endpoint accepts"
+    )
+
+
+@dataclass(frozen=True)
+class QueryRequest:
+    """One single-turn chat request."""
+
+    prompt: str
+    max_tokens: int
+    temperature: float = 0.0
+    top_p: float | None = None
+    seed: int | None = None
+    logprobs: bool = False
+    top_logprobs: int | None = None
+    stop: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What the endpoint answered. Token counts are ``None`` when it reported no usage."""
+
+    text: str
+    finish_reason: str | None
+    logprobs: list[TokenLogprob] | None
+    input_tokens: int | None
+    output_tokens: int | None
+
+
+class EndpointError(Exception):
+    """A request that failed, typed. ``status`` is the HTTP status when there was a response;
+    ``retry_after`` is the wait in seconds the endpoint asked for, if any."""
+
+    def __init__(
+        self,
+        error_type: ErrorType,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.error_type: ErrorType = error_type
+        self.message = message
+        self.status = status
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        status = f" {self.status}" if self.status is not None else ""
+        return f"{self.error_type}{status}: {self.message}"
+
+
+class EndpointClient(Protocol):
+    """Sends one request with a given key. Implementations keep one SDK client per key."""
+
+    endpoint: Endpoint
+
+    async def complete(self, req: QueryRequest, api_key: str) -> Completion:
+        """The endpoint's answer, or :class:`EndpointError`."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+def make_client(endpoint: Endpoint) -> EndpointClient:
+    if endpoint.api == "openai":
+        return OpenAIChatClient(endpoint)
+    return AnthropicMessagesClient(endpoint)
+
+
+_MIN_FRAGMENT = 8  # a key fragment this long in a message is treated as the key
+_WORD = re.compile(r"[^\s\"'`,;:()<>\[\]{}]{%d,}" % _MIN_FRAGMENT)  # noqa: UP031 (regex braces)
+
+
+def scrub(text: str, secrets: list[str]) -> str:
+    """``text`` with every secret, and every word sharing an 8-character run with one (vendors
+    echo keys partly masked: ``sk-abc1****wxyz``), replaced by ``[redacted]``."""
+    for secret in secrets:
+        if not secret:
+            continue
+        text = text.replace(secret, "[redacted]")
+        if len(secret) >= _MIN_FRAGMENT:
+
+            def redact(m: re.Match[str], secret: str = secret) -> str:
+                return _redact_word(m.group(0), secret)
+
+            text = _WORD.sub(redact, text)
+    return text
+
+
+def _redact_word(word: str, secret: str) -> str:
+    n = _MIN_FRAGMENT
+    grams = {secret[i : i + n] for i in range(len(secret) - n + 1)}
+    return "[redacted]" if any(word[i : i + n] in grams for i in range(len(word) - n + 1)) else word
+
+
+class _SdkClient:
+    """Shared parts: one SDK client per key, error mapping, closing."""
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+        self._sdk_clients: dict[str, Any] = {}
+
+    async def aclose(self) -> None:
+        clients, self._sdk_clients = list(self._sdk_clients.values()), {}
+        for client in clients:
+            await client.close()
+
+    def _sdk(self, api_key: str) -> Any:
+        client = self._sdk_clients.get(api_key)
+        if client is None:
+            client = self._sdk_clients[api_key] = self._new_sdk(api_key)
+        return client
+
+    def _new_sdk(self, api_key: str) -> Any:
+        raise NotImplementedError
+
+    def _error(self, exc: Exception, api_key: str) -> EndpointError:
+        status: int | None = getattr(exc, "status_code", None)
+        response = getattr(exc, "response", None)
+        message = scrub(_message(exc), [api_key])
+        if status is None or not isinstance(status, int):
+            kind = type(exc).__name__
+            if "Timeout" in kind:
+                return EndpointError("timeout", message)
+            if "Connection" in kind:
+                return EndpointError("connection", message)
+            return EndpointError("invalid_response", f"{kind}: {message}")
+        if status < 400:
+            return EndpointError("invalid_response", message, status=status)
+        error_type = _status_type(status, exc)
+        return EndpointError(
+            error_type, message, status=status, retry_after=_retry_after(response)
+        )
+
+
+class OpenAIChatClient(_SdkClient):
+    """``POST {base_url}/chat/completions`` with the ``openai`` SDK."""
+
+    def _new_sdk(self, api_key: str) -> Any:
+        import openai
+
+        return openai.AsyncOpenAI(
+            base_url=self.endpoint.base_url,
+            api_key=api_key,
+            max_retries=0,
+            timeout=self.endpoint.timeout_s,
+        )
+
+    async def complete(self, req: QueryRequest, api_key: str) -> Completion:
+        import openai
+
+        ep = self.endpoint
+        kwargs: dict[str, Any] = {
+            "model": ep.model,
+            "messages": [{"role": "user", "content": req.prompt}],
+            ep.max_tokens_param: req.max_tokens,
+        }
+        if ep.sampling_params:
+            kwargs["temperature"] = req.temperature
+            if req.top_p is not None:
+                kwargs["top_p"] = req.top_p
+            if req.seed is not None:
+                kwargs["seed"] = req.seed
+        if req.stop:
+            kwargs["stop"] = req.stop
+        if req.logprobs or req.top_logprobs:
+            kwargs["logprobs"] = True
+            if req.top_logprobs:
+                kwargs["top_logprobs"] = req.top_logprobs
+        try:
+            resp = await self._sdk(api_key).chat.completions.create(**kwargs)
+        except openai.OpenAIError as e:
+            raise self._error(e, api_key) from None
+        try:
+            choice = resp.choices[0]
+            usage = getattr(resp, "usage", None)
+            return Completion(
+                text=choice.message.content or "",
+                finish_reason=_refusal(choice.message, choice.finish_reason),
+                logprobs=_openai_logprobs(getattr(choice, "logprobs", None)),
+                input_tokens=getattr(usage, "prompt_tokens", None),
+                output_tokens=getattr(usage, "completion_tokens", None),
+            )
+        except (AttributeError, IndexError, TypeError) as e:
+            raise EndpointError(
+                "invalid_response", f"unreadable chat completion: {type(e).__name__}"
+            ) from None
+
+
+class AnthropicMessagesClient(_SdkClient):
+    """``POST {base_url}/v1/messages`` with the ``anthropic`` SDK. No logprobs; the SDK has no
+    sampling arguments, so temperature/top_p go in the request body."""
+
+    def _new_sdk(self, api_key: str) -> Any:
+        import anthropic
+
+        return anthropic.AsyncAnthropic(
+            base_url=self.endpoint.base_url,
+            api_key=api_key,
+            max_retries=0,
+            timeout=self.endpoint.timeout_s,
+        )
+
+    async def complete(self, req: QueryRequest, api_key: str) -> Completion:
+        import anthropic
+
+        ep = self.endpoint
+        kwargs: dict[str, Any] = {
+            "model": ep.model,
+            "max_tokens": req.max_tokens,
+            "messages": [{"role": "user", "content": req.prompt}],
+        }
+        if req.stop:
+            kwargs["stop_sequences"] = req.stop
+        if ep.sampling_params:
+            body: dict[str, Any] = {"temperature": req.temperature}
+            if req.top_p is not None:
+                body["top_p"] = req.top_p
+            kwargs["extra_body"] = body
+        try:
+            msg = await self._sdk(api_key).messages.create(**kwargs)
+        except anthropic.AnthropicError as e:
+            raise self._error(e, api_key) from None
+        try:
+            text = "".join(
+                block.text for block in msg.content if getattr(block, "type", None) == "text"
+            )
+            usage = getattr(msg, "usage", None)
+            input_tokens: int | None = getattr(usage, "input_tokens", None)
+            if input_tokens is not None:
+                for extra in ("cache_creation_input_tokens", "cache_read_input_tokens"):
+                    input_tokens += getattr(usage, extra, None) or 0
+            return Completion(
+                text=text,
+                finish_reason=getattr(msg, "stop_reason", None),
+                logprobs=None,
+                input_tokens=input_tokens,
+                output_tokens=getattr(usage, "output_tokens", None),
+            )
+        except (AttributeError, TypeError) as e:
+            raise EndpointError(
+                "invalid_response", f"unreadable message: {type(e).__name__}"
+            ) from None
+
+
+def _openai_logprobs(lp: Any) -> list[TokenLogprob] | None:
+    content = getattr(lp, "content", None)
+    if not content:
+        return None
+    return [
+        TokenLogprob(
+            token=t.token,
+            logprob=t.logprob,
+            top=[TopLogprob(token=a.token, logprob=a.logprob) for a in (t.top_logprobs or [])],
+        )
+        for t in content
+    ]
+
+
+def _refusal(message: Any, finish_reason: str | None) -> str | None:
+    """OpenAI reports refusals either as ``content_filter`` or in ``message.refusal``."""
+    if getattr(message, "refusal", None) and not getattr(message, "content", None):
+        return "refusal"
+    return finish_reason
+
+
+def _status_type(status: int, exc: Exception) -> ErrorType:
+    if status == 401:
+        return "auth"
+    if status == 402:
+        return "quota"
+    if status == 403:
+        return "permission"
+    if status == 404:
+        return "not_found"
+    if status == 408:
+        return "timeout"
+    if status == 429:
+        code = getattr(exc, "code", None) or _body_field(exc, "code")
+        return "quota" if code == "insufficient_quota" else "rate_limit"
+    if status == 409 or status >= 500:
+        return "server"
+    return "bad_request"
+
+
+def _body_field(exc: Exception, name: str) -> object:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict):
+            return inner.get(name)
+    return None
+
+
+def _message(exc: Exception) -> str:
+    body_message = _body_field(exc, "message")
+    if isinstance(body_message, str) and body_message:
+        return body_message
+    return str(getattr(exc, "message", None) or exc)
+
+
+def _retry_after(response: Any) -> float | None:
+    """Seconds from ``retry-after-ms`` or ``retry-after`` (seconds; HTTP dates are ignored)."""
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        return None
+    for name, scale in (("retry-after-ms", 1e-3), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) * scale
+        except ValueError:
+            continue
+        if seconds >= 0:
+            return seconds
+    return None

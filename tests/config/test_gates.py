@@ -1,0 +1,88 @@
+"""Scenario gates: thresholds per cell, and `beats` gates that compare a cell with the same
+cell trained by another student (the lookup floor)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from extractbench.config.scenario import ScenarioError, load_scenario
+from extractbench.logs.records import CellRecord, Interval, Provenance
+from extractbench.run.runner import Runner
+
+SCENARIO = """
+version: 1
+name: gates
+endpoints:
+  ref: {kind: reference}
+tasks:
+  kb: {family: knowledge, attack_pool: 100, heldout: 20, benign: 10}
+attacks:
+  rp: {name: random-pool}
+budgets: [{queries: 30}, {queries: 100}]
+students:
+  tiny: {name: tinylm}
+  lookup: {name: lookup}
+gates:
+  - {metric: transfer, beats: lookup, where: {budget: q100}}
+"""
+
+PROVENANCE = Provenance(
+    scenario_name="gates", scenario_path="gates.yaml", scenario_hash="f" * 64,
+    git_sha="0123456789abcdef", extractbench_version="0.1.0", package_versions={},
+    python="3.11", platform="test", torch_threads=1,
+)
+
+
+def record(student: str, transfer: float, budget: str = "q100", seed: int = 0) -> CellRecord:
+    return CellRecord.model_validate(dict(
+        run_id="r", cell_id=f"ref/kb/rp/{budget}/{student}/s{seed}", status="ok",
+        endpoint="ref", profile="ref", model="m", task="kb", attack="rp", student=student,
+        budget={"queries": int(budget[1:])}, budget_label=budget, seed=seed,
+        queries=int(budget[1:]), input_tokens=0, output_tokens=0, provenance=PROVENANCE,
+        teacher_score=1.0, base_score=0.0, student_score=transfer,
+        transfer=Interval(value=transfer, low=transfer, high=transfer)))
+
+
+def runner(tmp_path: Path, text: str = SCENARIO) -> Runner:
+    path = tmp_path / "gates.yaml"
+    path.write_text(text)
+    return Runner(load_scenario(path), path, tmp_path / "results", run_id="r")
+
+
+@pytest.mark.parametrize("floor_first", [True, False], ids=["floor-first", "floor-last"])
+def test_beats_gate_fails_a_student_at_or_below_the_floor(tmp_path: Path,
+                                                          floor_first: bool) -> None:
+    r = runner(tmp_path)
+    order = [record("lookup", 0.79), record("tiny", 0.41)]
+    failures = [f for rec in (order if floor_first else order[::-1])
+                for f in r.check_gates(rec)]
+    assert failures == ["ref/kb/rp/q100/tiny/s0: transfer 0.410 does not beat lookup (0.790)"]
+
+
+def test_beats_gate_passes_above_the_floor_and_ignores_other_cells(tmp_path: Path) -> None:
+    r = runner(tmp_path)
+    assert r.check_gates(record("tiny", 0.95)) == []
+    assert r.check_gates(record("lookup", 0.79)) == []
+    # q30 is outside `where`, and a different seed is a different pair
+    assert r.check_gates(record("lookup", 0.5, budget="q30")) == []
+    assert r.check_gates(record("tiny", 0.1, budget="q30")) == []
+    assert r.check_gates(record("tiny", 0.2, seed=1)) == []  # its floor has not run
+
+
+def test_beats_gate_names_an_unknown_student(tmp_path: Path) -> None:
+    path = tmp_path / "gates.yaml"
+    path.write_text(SCENARIO.replace("beats: lookup", "beats: nearest"))
+    with pytest.raises(ScenarioError, match=r"gates\.0\.beats: 'nearest' is not in students"):
+        load_scenario(path)
+    path.write_text(SCENARIO.replace("beats: lookup, ", ""))
+    with pytest.raises(ScenarioError, match="a gate needs min, max or beats"):
+        load_scenario(path)
+
+
+def test_beats_gate_with_min_holds_the_learned_student_to_both(tmp_path: Path) -> None:
+    r = runner(tmp_path, SCENARIO.replace("beats: lookup,", "beats: lookup, min: 0.5,"))
+    assert r.check_gates(record("lookup", 0.2)) == []  # the floor is not held to min
+    assert r.check_gates(record("tiny", 0.4)) == [
+        "ref/kb/rp/q100/tiny/s0: transfer 0.400 < min 0.5"]

@@ -1,0 +1,104 @@
+"""Scenario loading: valid files load, every problem is one line naming file and field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from extractbench.config.scenario import ScenarioError, load_scenario, missing_keys, scenario_hash
+
+ROOT = Path(__file__).resolve().parents[2]
+
+GOOD = """
+version: 1
+name: t
+endpoints:
+  ref: {kind: reference, model: arith-ref}
+tasks:
+  arith: {family: arithmetic, params: {digits: 2, ops: ["+"]}, attack_pool: 100, heldout: 20}
+attacks:
+  rp: {name: random-pool}
+budgets: [{queries: 10}, {tokens: 5000}]
+students:
+  s: {name: tinylm}
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "s.yaml"
+    p.write_text(text)
+    return p
+
+
+def problems(tmp_path: Path, text: str) -> list[str]:
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(write(tmp_path, text))
+    return err.value.lines
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "scenarios").glob("*.yaml")))
+def test_shipped_scenarios_are_valid(path: Path) -> None:
+    sc = load_scenario(path)
+    assert sc.version == 1
+
+
+def test_good_scenario_loads(tmp_path: Path) -> None:
+    sc = load_scenario(write(tmp_path, GOOD))
+    assert list(sc.endpoints) == ["ref"]
+    assert [b.label() for b in sc.budgets] == ["q10", "t5000"]
+
+
+def test_unknown_field_names_file_and_path(tmp_path: Path) -> None:
+    lines = problems(tmp_path, GOOD.replace("model: arith-ref", "modle: arith-ref"))
+    assert len(lines) == 1
+    assert lines[0].startswith(f"{tmp_path / 's.yaml'}: endpoints.ref.modle: ")
+    assert "spelling" in lines[0]
+
+
+def test_every_problem_reported(tmp_path: Path) -> None:
+    text = GOOD.replace("{queries: 10}", "{queries: 0}").replace("random-pool", "nope")
+    lines = problems(tmp_path, text)
+    assert any("budgets.0.queries" in line for line in lines)
+    assert any("attacks.rp.name: unknown attack 'nope'" in line for line in lines)
+
+
+def test_malformed_yaml_gives_line(tmp_path: Path) -> None:
+    lines = problems(tmp_path, "version: 1\nname: [oops\n")
+    assert len(lines) == 1 and "malformed YAML" in lines[0] and "line" in lines[0]
+
+
+def test_bad_task_params(tmp_path: Path) -> None:
+    lines = problems(tmp_path, GOOD.replace("ops: [\"+\"]", "ops: [\"/\"]"))
+    assert lines and "tasks.arith.params" in lines[0]
+
+
+def test_budget_needs_a_limit(tmp_path: Path) -> None:
+    lines = problems(tmp_path, GOOD.replace("{queries: 10}", "{}"))
+    assert any("budgets.0" in line for line in lines)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match="cannot read file"):
+        load_scenario(tmp_path / "absent.yaml")
+
+
+def test_missing_key_env_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = GOOD.replace(
+        "  ref: {kind: reference, model: arith-ref}",
+        "  ref: {kind: reference, model: arith-ref}\n"
+        "  vendor: {kind: remote, api: openai, base_url: 'https://example.invalid/v1', "
+        "model: m, api_key_env: EB_TEST_KEY}",
+    )
+    monkeypatch.delenv("EB_TEST_KEY", raising=False)
+    sc = load_scenario(write(tmp_path, text))
+    assert missing_keys(sc) == {"vendor": "EB_TEST_KEY"}
+    monkeypatch.setenv("EB_TEST_KEY", "x")
+    assert missing_keys(sc) == {}
+
+
+def test_hash_ignores_layout_not_content(tmp_path: Path) -> None:
+    a = load_scenario(write(tmp_path, GOOD))
+    b = load_scenario(write(tmp_path, GOOD.replace("\n", "\n\n")))
+    c = load_scenario(write(tmp_path, GOOD.replace("queries: 10", "queries: 11")))
+    assert scenario_hash(a) == scenario_hash(b) != scenario_hash(c)

@@ -1,0 +1,270 @@
+"""End to end: a tiny scenario against the real reference endpoint with the shipped teacher,
+a real campaign through the SDK, a real (tiny) student, real scoring."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from extractbench.config.scenario import load_scenario
+from extractbench.logs.harvest import HarvestLog, pairs
+from extractbench.reference.teachers import model_path
+from extractbench.run.runner import RunError, Runner, run_scenario
+from extractbench.serving import RunningServer, ServedModel, create_app
+from extractbench.tasks import TASKS, prompt_hash
+
+pytestmark = pytest.mark.skipif(not model_path("arith-ref").exists(),
+                                reason="reference weights missing (extractbench train-reference)")
+
+TINY = """
+version: 1
+name: tiny
+endpoints:
+  ref: {kind: reference, model: arith-ref}
+tasks:
+  arith: {family: arithmetic, params: {digits: 2, ops: ["+"]}, attack_pool: 80, heldout: 40,
+          benign: 10}
+attacks:
+  rp: {name: random-pool}
+budgets: [{queries: 5}, {queries: 30}]
+students:
+  s: {name: tinylm, params: {d_model: 32, n_layers: 1, min_steps: 10, max_steps: 10}}
+seeds: [3]
+gates:
+  - {metric: teacher_score, min: 0.9}
+"""
+
+
+def _scenario(tmp_path: Path, text: str = TINY) -> Path:
+    p = tmp_path / "tiny.yaml"
+    p.write_text(text)
+    return p
+
+
+def _metrics(run_dir: Path) -> list[dict[str, object]]:
+    keep = ("cell_id", "teacher_score", "base_score", "student_score", "transfer", "fidelity",
+            "queries", "input_tokens", "output_tokens", "items", "harvest_pairs")
+    rows = [json.loads(line) for line in (run_dir / "records.jsonl").read_text().splitlines()]
+    return [{k: r[k] for k in keep} for r in rows]
+
+
+def test_run_end_to_end_and_reproducible(tmp_path: Path) -> None:
+    path = _scenario(tmp_path)
+    sc = load_scenario(path)
+    first = run_scenario(sc, path, tmp_path / "results", run_id="a", progress=False)
+    assert [r.status for r in first.records] == ["ok", "ok"], [r.error for r in first.records]
+    assert not first.gate_failures
+    for r in first.records:
+        assert r.teacher_score is not None and r.teacher_score >= 0.9
+        assert r.queries <= r.budget["queries"]
+        assert r.harvest_pairs == r.queries  # the undefended endpoint answers every query
+        assert r.transfer is not None and r.transfer.low <= r.transfer.value <= r.transfer.high
+        assert r.provenance.scenario_hash and r.provenance.git_sha
+        assert r.provenance.package_versions["torch"].startswith("2.")
+
+    # held-out prompts were never sent by the attack (checked by hash on the harvest log)
+    task = TASKS.get("arithmetic")(3, {"attack_pool": 80, "heldout": 40, "benign": 10},
+                                   digits=2, ops=["+"])
+    heldout = {prompt_hash(i.prompt) for i in task.split("heldout")}
+    for r in first.records:
+        assert r.harvest_path is not None
+        sent = {e.request.prompt_hash for e in pairs(HarvestLog.read(first.run_dir /
+                                                                     r.harvest_path))}
+        assert sent and not sent & heldout
+
+    second = run_scenario(sc, path, tmp_path / "results", run_id="b", progress=False)
+    assert _metrics(first.run_dir) == _metrics(second.run_dir)
+
+
+def test_gate_failure_is_reported(tmp_path: Path) -> None:
+    path = _scenario(tmp_path, TINY.replace("teacher_score, min: 0.9",
+                                            "student_score, min: 0.99"))
+    result = run_scenario(load_scenario(path), path, tmp_path / "r", only="q5",
+                          progress=False)
+    assert len(result.records) == 1
+    assert result.gate_failures and "student_score" in result.gate_failures[0]
+
+
+REMOTE = TINY.replace(
+    "  ref: {kind: reference, model: arith-ref}",
+    "  vendor: {kind: remote, api: openai, base_url: 'BASE', model: arith-ref, "
+    "api_key_env: EB_TEST_VENDOR_KEY}",
+)
+
+
+def test_wrong_api_key_is_one_clear_error(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from extractbench.reference.teachers import load_reference
+
+    app = create_app({"arith-ref": ServedModel("arith-ref", load_reference("arith-ref"))},
+                     {"sk-right-key-123": "user"})
+    with RunningServer(app) as server:
+        path = _scenario(tmp_path, REMOTE.replace("BASE", server.openai_base_url))
+        monkeypatch.setenv("EB_TEST_VENDOR_KEY", "sk-wrong-key-456")
+        with pytest.raises(RunError) as err:
+            run_scenario(load_scenario(path), path, tmp_path / "r", progress=False)
+    msg = str(err.value)
+    assert "vendor" in msg and "API key" in msg and "\n" not in msg
+    assert "sk-wrong-key-456" not in msg
+
+
+def test_unreachable_endpoint_is_one_clear_error(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _scenario(tmp_path, REMOTE.replace("BASE", "http://127.0.0.1:9/v1"))
+    monkeypatch.setenv("EB_TEST_VENDOR_KEY", "sk-x")
+    with pytest.raises(RunError, match="unreachable"):
+        run_scenario(load_scenario(path), path, tmp_path / "r", progress=False)
+
+
+def test_missing_key_skips_remote_cells(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _scenario(tmp_path, REMOTE.replace("BASE", "http://127.0.0.1:9/v1"))
+    monkeypatch.delenv("EB_TEST_VENDOR_KEY", raising=False)
+    sc = load_scenario(path)
+    with Runner(sc, path, tmp_path / "r") as runner:
+        records = [runner.run_cell(c) for c in runner.cells()]
+    assert {r.status for r in records} == {"skipped"}
+    assert all("EB_TEST_VENDOR_KEY" in (r.error or "") for r in records)
+
+
+DEFENDED = TINY.replace(
+    "  ref: {kind: reference, model: arith-ref}",
+    "  ref: {kind: reference, model: arith-ref}\n"
+    "  guarded:\n"
+    "    kind: reference\n"
+    "    model: arith-ref\n"
+    "    defenses:\n"
+    "      - {name: detector, params: {action: block, min_queries: 10, tests: [volume],\n"
+    "                                   volume_max: 15, volume_window_s: 60}}",
+).replace("budgets: [{queries: 5}, {queries: 30}]", "budgets: [{queries: 40}]").replace(
+    "attack_pool: 80", "attack_pool: 200")
+
+
+def test_defended_profile_measures_detection_and_utility(tmp_path: Path) -> None:
+    path = _scenario(tmp_path, DEFENDED)
+    result = run_scenario(load_scenario(path), path, tmp_path / "r", progress=False)
+    by_endpoint = {r.endpoint: r for r in result.records}
+    open_, guarded = by_endpoint["ref"], by_endpoint["guarded"]
+    assert open_.flagged_at is None and open_.utility == 1.0
+    assert open_.benign_queries == 0  # no benign traffic needed without a defense
+    # the volume detector flags the attacker's key and blocks it: fewer queries answered
+    assert guarded.flagged_at is not None and guarded.flagged_at < 40
+    assert guarded.flag_reason and "volume" in guarded.flag_reason
+    assert guarded.harvest_pairs < open_.harvest_pairs
+    assert guarded.transfer_at_flag is not None
+    # benign users sent traffic alongside and were scored for false positives
+    assert guarded.benign_queries >= 4 * 5 and guarded.benign_keys == 4
+    assert guarded.fpr is not None and 0.0 <= guarded.fpr <= 1.0
+    assert guarded.utility is not None and guarded.items is not None
+    assert guarded.items.defended is not None and len(guarded.items.defended) == 40
+
+
+WATERMARKED = TINY.replace(
+    "  ref: {kind: reference, model: arith-ref}",
+    "  ref: {kind: reference, model: arith-ref}\n"
+    "  wm:\n    kind: reference\n    model: arith-ref\n"
+    "    defenses: [{name: watermark, params: {delta: 20}}]",
+).replace("budgets: [{queries: 5}, {queries: 30}]", "budgets: [{queries: 120}]").replace(
+    "attack_pool: 80", "attack_pool: 200").replace(
+    "min_steps: 10, max_steps: 10", "min_steps: 150, max_steps: 150")
+
+
+def test_watermark_profile_reports_student_and_control_statistics(tmp_path: Path) -> None:
+    path = _scenario(tmp_path, WATERMARKED)
+    result = run_scenario(load_scenario(path), path, tmp_path / "r", progress=False)
+    by_endpoint = {r.endpoint: r for r in result.records}
+    assert all(r.status == "ok" for r in result.records), [r.error for r in result.records]
+    plain, marked = by_endpoint["ref"], by_endpoint["wm"]
+    # no watermark in the profile: no statistic, rather than a meaningless one
+    assert plain.watermark_z is None and plain.watermark_control_z is None
+    assert marked.watermark_z is not None and marked.watermark_control_z is not None
+    assert marked.watermark_p is not None and 0.0 <= marked.watermark_p <= 1.0
+    # a strong watermark survives distillation: the student trained on watermarked answers
+    # carries more green tokens than the control trained on the clean teacher's answers
+    assert marked.watermark_z > marked.watermark_control_z + 2.0
+
+
+PROXIED = TINY.replace(
+    "  ref: {kind: reference, model: arith-ref}",
+    "  vendor: {kind: remote, api: openai, base_url: 'BASE', model: arith-ref,\n"
+    "           api_key_env: EB_TEST_VENDOR_KEY}\n"
+    "  vendor-guarded:\n"
+    "    kind: remote\n    api: openai\n    base_url: 'BASE'\n    model: arith-ref\n"
+    "    api_key_env: EB_TEST_VENDOR_KEY\n"
+    "    defenses:\n"
+    "      - {name: detector, params: {action: block, min_queries: 10, tests: [volume],\n"
+    "                                   volume_max: 15, volume_window_s: 60}}",
+).replace("budgets: [{queries: 5}, {queries: 30}]", "budgets: [{queries: 40}]").replace(
+    "attack_pool: 80", "attack_pool: 200")
+
+
+def test_defenses_on_a_remote_endpoint_run_in_the_proxy(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from extractbench.reference.teachers import load_reference
+
+    upstream_key = "upstream-secret-for-test-0042"
+    app = create_app({"arith-ref": ServedModel("arith-ref", load_reference("arith-ref"))},
+                     {upstream_key: "bench"})
+    with RunningServer(app) as server:
+        path = _scenario(tmp_path, PROXIED.replace("BASE", server.openai_base_url))
+        monkeypatch.setenv("EB_TEST_VENDOR_KEY", upstream_key)
+        result = run_scenario(load_scenario(path), path, tmp_path / "r", progress=False)
+    by_endpoint = {r.endpoint: r for r in result.records}
+    assert all(r.status == "ok" for r in result.records), [r.error for r in result.records]
+    direct, guarded = by_endpoint["vendor"], by_endpoint["vendor-guarded"]
+    assert direct.flagged_at is None and direct.harvest_pairs == 40
+    # the proxy's detector flagged and blocked the attacker key in front of the "vendor"
+    assert guarded.flagged_at is not None and guarded.flagged_at < 40
+    assert guarded.harvest_pairs < direct.harvest_pairs
+    assert guarded.benign_keys == 4 and guarded.fpr is not None
+    assert guarded.utility is not None and guarded.teacher_score == direct.teacher_score
+    assert (result.run_dir / "audit").is_dir()
+    # the upstream key is in no file the run wrote
+    for f in result.run_dir.rglob("*"):
+        if f.is_file():
+            assert upstream_key not in f.read_text(errors="replace"), f
+
+
+def test_sampling_time_defense_on_a_remote_endpoint_is_one_clear_error(tmp_path: Path) -> None:
+    from extractbench.config.scenario import ScenarioError
+
+    text = PROXIED.replace("BASE", "http://127.0.0.1:9/v1").replace(
+        "- {name: detector, params: {action: block, min_queries: 10, tests: [volume],\n"
+        "                                   volume_max: 15, volume_window_s: 60}}",
+        "- {name: watermark}")
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(_scenario(tmp_path, text))
+    msg = str(err.value)
+    assert "endpoints.vendor-guarded.defenses.0.name" in msg and "sampling time" in msg
+
+
+def test_heavy_benign_users_are_counted_as_false_positives(tmp_path: Path) -> None:
+    # the same volume detector as DEFENDED; the legitimate users now send 20 queries each,
+    # past its volume_max of 15 a minute: they are flagged too, and the FPR says so
+    text = DEFENDED.replace("seeds: [3]", "seeds: [3]\nbenign_traffic: {users: 2, pacing_s: "
+                            "0.01, min_queries_per_user: 20}")
+    path = _scenario(tmp_path, text)
+    result = run_scenario(load_scenario(path), path, tmp_path / "r", progress=False,
+                          only="guarded")
+    (guarded,) = result.records
+    assert guarded.status == "ok", guarded.error
+    assert guarded.benign_keys == 2 and guarded.benign_queries >= 2 * 20
+    assert guarded.benign_flagged_keys == 2 and guarded.fpr == 1.0
+    # the flagged users were blocked: what they received scores below the teacher, while
+    # utility (light users' view) does not see it
+    assert guarded.benign_score is not None and guarded.teacher_score is not None
+    assert guarded.benign_score < guarded.teacher_score - 0.2
+
+
+def test_a_daily_quota_stops_the_attack_with_its_own_reason(tmp_path: Path) -> None:
+    text = DEFENDED.replace(
+        "      - {name: detector, params: {action: block, min_queries: 10, tests: [volume],\n"
+        "                                   volume_max: 15, volume_window_s: 60}}",
+        "      - {name: rate-limit, params: {requests_per_day: 12}}")
+    path = _scenario(tmp_path, text)
+    (guarded,) = run_scenario(load_scenario(path), path, tmp_path / "r", progress=False,
+                              only="guarded").records
+    assert guarded.status == "ok", guarded.error
+    assert guarded.harvest_pairs == 12
+    assert guarded.stop_reason == "all keys refused (quota exhausted)"
