@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from extractbench.config.budget import Budget, Prices
 from extractbench.config.scenario import ReferenceEndpoint, Scenario
+from extractbench.errors import ExtractbenchError
 
 if TYPE_CHECKING:
     from extractbench.run.runner import Cell
@@ -51,7 +52,7 @@ INPUT_OVERHEAD_TOKENS = 16
 the chat template and system prompt)."""
 
 
-class SpendError(Exception):
+class SpendError(ExtractbenchError):
     """The scenario could cost more than its ``max_usd``; the message is one line."""
 
 

@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from extractbench.config.budget import Budget, Prices
+from extractbench.errors import ExtractbenchError
 
 SCHEMA_VERSION = 1
 
@@ -208,7 +209,7 @@ class Scenario(_Model):
         return self
 
 
-class ScenarioError(Exception):
+class ScenarioError(ExtractbenchError):
     """A scenario file that cannot be used; ``lines`` are one-line problems."""
 
     def __init__(self, lines: list[str]) -> None:

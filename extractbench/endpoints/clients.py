@@ -14,6 +14,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from extractbench.errors import ExtractbenchError
 from extractbench.logs.harvest import ErrorType, TokenLogprob, TopLogprob
 
 __all__ = [
@@ -77,7 +78,7 @@ class Completion:
     output_tokens: int | None
 
 
-class EndpointError(Exception):
+class EndpointError(ExtractbenchError):
     """A request that failed, typed. ``status`` is the HTTP status when there was a response;
     ``retry_after`` is the wait in seconds the endpoint asked for, if any."""
 

@@ -34,6 +34,7 @@ from extractbench.config.scenario import (
     scenario_hash,
 )
 from extractbench.endpoints.clients import Endpoint
+from extractbench.errors import ExtractbenchError
 from extractbench.logs.harvest import HarvestLog, pairs
 from extractbench.logs.provenance import provenance
 from extractbench.logs.records import CellRecord, ItemScores
@@ -48,7 +49,7 @@ BENIGN_EVAL_KEYS = 10
 """Keys the held-out prompts are spread over when measuring ``defended_score``."""
 
 
-class RunError(Exception):
+class RunError(ExtractbenchError):
     """A run that cannot start or go on; the message is one line for the user."""
 
 
