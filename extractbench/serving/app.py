@@ -1,14 +1,19 @@
-"""The reference endpoint's FastAPI application."""
+"""The reference endpoint's FastAPI application: served models behind the shared pipeline."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
 from extractbench.defenses import DefenseStack
-from extractbench.reference.served import ServedModel
 from extractbench.serving import anthropic_api, models_api, openai_api
+from extractbench.serving.catalog import Catalog
 from extractbench.serving.errors import install_error_handlers
-from extractbench.serving.state import ServerState
+from extractbench.serving.pipeline import Pipeline, attach
+
+if TYPE_CHECKING:
+    from extractbench.reference.served import ServedModel
 
 
 def create_app(
@@ -23,9 +28,11 @@ def create_app(
     app = FastAPI(
         title="extractbench reference endpoint", docs_url=None, redoc_url=None, openapi_url=None
     )
-    app.state.extractbench = ServerState(
-        models=dict(models), keys=dict(keys), stack=stack if stack is not None else DefenseStack()
-    )
+    pipeline = Pipeline(stack, keys)
+    attach(app, pipeline)
+    app.state.extractbench_catalog = Catalog(models)
+    # Deprecated: the runner reads .stack / .reset() here until it uses pipeline_of(app).
+    app.state.extractbench = pipeline
     install_error_handlers(app)
     app.include_router(models_api.router)
     app.include_router(openai_api.router)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from extractbench.serving.errors import ApiError
-from extractbench.serving.state import ServerState
+from extractbench.serving.pipeline import pipeline_of
 
 
 def presented_key(request: Request) -> str | None:
@@ -21,12 +20,6 @@ def presented_key(request: Request) -> str | None:
 
 
 def require_key(request: Request) -> str:
-    """FastAPI dependency: the key id of a known key, else a 401 (the key is never echoed)."""
-    state: ServerState = request.app.state.extractbench
-    key = presented_key(request)
-    if key is None:
-        raise ApiError(401, "Missing API key: send `Authorization: Bearer KEY` or `x-api-key`.")
-    key_id = state.keys.get(key)
-    if key_id is None:
-        raise ApiError(401, "Incorrect API key provided.")
-    return key_id
+    """The key id of a known key, else a 401 (the key is never echoed); also a FastAPI
+    dependency."""
+    return pipeline_of(request.app).key_id(presented_key(request))

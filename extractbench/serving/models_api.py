@@ -1,5 +1,5 @@
-"""``GET /v1/models`` and ``GET /v1/models/{id}``, in the OpenAI shape, or the Anthropic
-shape when the request carries the ``anthropic-version`` header."""
+"""The reference app's ``GET /v1/models`` and ``GET /v1/models/{id}``, in the OpenAI shape,
+or the Anthropic shape when the request carries the ``anthropic-version`` header."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from extractbench.serving.auth import require_key
+from extractbench.serving.catalog import catalog_of
 from extractbench.serving.errors import family_of
-from extractbench.serving.state import ServerState
 
 router = APIRouter()
 
@@ -30,9 +30,9 @@ def _describe(name: str, created: float, anthropic: bool) -> dict[str, Any]:
 
 @router.get("/v1/models")
 async def list_models(request: Request, key_id: str = Depends(require_key)) -> JSONResponse:
-    state: ServerState = request.app.state.extractbench
+    catalog = catalog_of(request.app)
     anthropic = family_of(request) == "anthropic"
-    data = [_describe(name, state.started, anthropic) for name in sorted(state.models)]
+    data = [_describe(name, catalog.started, anthropic) for name in sorted(catalog.models)]
     if anthropic:
         return JSONResponse({
             "data": data,
@@ -47,8 +47,8 @@ async def list_models(request: Request, key_id: str = Depends(require_key)) -> J
 async def get_model(
     model_id: str, request: Request, key_id: str = Depends(require_key)
 ) -> JSONResponse:
-    state: ServerState = request.app.state.extractbench
-    served = state.model(model_id)
+    catalog = catalog_of(request.app)
+    served = catalog.model(model_id)
     return JSONResponse(
-        _describe(served.name, state.started, family_of(request) == "anthropic")
+        _describe(served.name, catalog.started, family_of(request) == "anthropic")
     )

@@ -1,291 +1,51 @@
-"""OpenAI-compatible routes: ``/v1/chat/completions`` and ``/v1/completions``.
+"""The reference app's OpenAI routes: ``/v1/chat/completions`` and ``/v1/completions``.
 
-Response shapes follow the ``openai`` SDK's types (``ChatCompletion``,
-``ChatCompletionChunk``, ``Completion``). Unknown request fields are accepted and ignored.
+Wire models and renderers are in :mod:`extractbench.serving.wire_openai`; the request flow is
+the shared :class:`~extractbench.serving.pipeline.Pipeline`, run in a worker thread with the
+served model as its generation step.
 """
 
 from __future__ import annotations
 
-import time
-import uuid
-from collections.abc import Iterator
-from typing import Any
-
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from extractbench.reference import tokenizer
+from extractbench.serving import wire_openai as wire
 from extractbench.serving.auth import require_key
 from extractbench.serving.body import parse_body
-from extractbench.serving.state import ServerState
-from extractbench.serving.streaming import pieces, sse, sse_response
-from extractbench.types import Generation, SamplingParams, TokenLogprob
+from extractbench.serving.catalog import catalog_of, generation_step
+from extractbench.serving.pipeline import Query, pipeline_of
+from extractbench.serving.streaming import sse_response
 
 router = APIRouter()
-
-
-class _Lenient(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class ContentPart(_Lenient):
-    type: str = "text"
-    text: str | None = None
-
-
-class ChatMessage(_Lenient):
-    role: str
-    content: str | list[ContentPart] | None = None
-
-    def text(self) -> str:
-        if isinstance(self.content, str):
-            return self.content
-        return "".join(p.text or "" for p in self.content or [] if p.type == "text")
-
-
-class StreamOptions(_Lenient):
-    include_usage: bool | None = False
-
-
-class _Common(_Lenient):
-    """Fields shared by chat and legacy completions."""
-
-    model: str
-    temperature: float | None = Field(None, ge=0, le=2)
-    top_p: float | None = Field(None, ge=0, le=1)
-    n: int | None = Field(None, ge=1, le=8)
-    seed: int | None = None
-    stop: str | list[str] | None = None
-    logit_bias: dict[str, float] | None = None
-    stream: bool | None = False
-    stream_options: StreamOptions | None = None
-
-    @field_validator("stop")
-    @classmethod
-    def _stop(cls, v: str | list[str] | None) -> str | list[str] | None:
-        if isinstance(v, list) and len(v) > 4:
-            raise ValueError("at most 4 stop sequences")
-        return v
-
-    @field_validator("logit_bias")
-    @classmethod
-    def _bias(cls, v: dict[str, float] | None) -> dict[str, float] | None:
-        for tok, bias in (v or {}).items():
-            if not tok.isdigit() or not 0 <= int(tok) < tokenizer.VOCAB_SIZE:
-                raise ValueError(
-                    f"key {tok!r} is not a token id (0..{tokenizer.VOCAB_SIZE - 1})"
-                )
-            if not -100 <= bias <= 100:
-                raise ValueError(f"bias for token {tok} must be in [-100, 100]")
-        return v
-
-    def _params(self, max_tokens: int, top_logprobs: int | None) -> SamplingParams:
-        stop = (self.stop,) if isinstance(self.stop, str) else tuple(self.stop or ())
-        return SamplingParams(
-            max_tokens=max_tokens,
-            temperature=1.0 if self.temperature is None else self.temperature,
-            top_p=1.0 if self.top_p is None else self.top_p,
-            seed=self.seed,
-            stop=stop,
-            top_logprobs=top_logprobs,
-            logit_bias={int(k): v for k, v in (self.logit_bias or {}).items()},
-        )
-
-    @property
-    def include_usage(self) -> bool:
-        return bool(self.stream_options and self.stream_options.include_usage)
-
-
-class ChatRequest(_Common):
-    messages: list[ChatMessage] = Field(min_length=1)
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
-    logprobs: bool | None = False
-    top_logprobs: int | None = Field(None, ge=0, le=20)
-
-    @model_validator(mode="after")
-    def _check(self) -> ChatRequest:
-        if self.top_logprobs is not None and not self.logprobs:
-            raise ValueError("top_logprobs: requires logprobs=true")
-        if not any(m.role == "user" for m in self.messages):
-            raise ValueError("messages: needs at least one message with role 'user'")
-        return self
-
-    def prompt(self) -> str:
-        """The model sees the last user message only."""
-        return next(m for m in reversed(self.messages) if m.role == "user").text()
-
-    def params(self, limit: int) -> SamplingParams:
-        asked = self.max_completion_tokens or self.max_tokens or limit
-        top = (self.top_logprobs or 0) if self.logprobs else None
-        return self._params(min(asked, limit), top)
-
-
-class CompletionRequest(_Common):
-    prompt: str | list[str]
-    max_tokens: int | None = Field(16, ge=1)
-    logprobs: int | None = Field(None, ge=0, le=20)
-    echo: bool | None = False
-
-    @model_validator(mode="after")
-    def _check(self) -> CompletionRequest:
-        if isinstance(self.prompt, list) and len(self.prompt) != 1:
-            raise ValueError("prompt: send one string (batched prompts are not supported)")
-        if self.echo:
-            raise ValueError("echo: not supported")
-        return self
-
-    def text(self) -> str:
-        return self.prompt if isinstance(self.prompt, str) else self.prompt[0]
-
-    def params(self, limit: int) -> SamplingParams:
-        return self._params(min(self.max_tokens or 16, limit), self.logprobs)
-
-
-def _usage(gens: list[Generation]) -> dict[str, int]:
-    prompt = gens[0].prompt_tokens if gens else 0
-    completion = sum(g.completion_tokens for g in gens)
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-    }
-
-
-def _chat_logprobs(lps: list[TokenLogprob]) -> dict[str, Any]:
-    return {
-        "content": [
-            {
-                "token": lp.token,
-                "logprob": lp.logprob,
-                "bytes": lp.bytes,
-                "top_logprobs": [
-                    {"token": t.token, "logprob": t.logprob, "bytes": t.bytes} for t in lp.top
-                ],
-            }
-            for lp in lps
-        ],
-        "refusal": None,
-    }
-
-
-def _legacy_logprobs(lps: list[TokenLogprob], offset: int) -> dict[str, Any]:
-    """Legacy shape; ``text_offset`` counts characters from the start of the prompt."""
-    raw: list[int] = []
-    offsets = []
-    for lp in lps:
-        offsets.append(offset + len(tokenizer.decode(raw)))
-        raw.extend(lp.bytes)
-    return {
-        "tokens": [lp.token for lp in lps],
-        "token_logprobs": [lp.logprob for lp in lps],
-        "top_logprobs": [{t.token: t.logprob for t in lp.top} for lp in lps],
-        "text_offset": offsets,
-    }
-
-
-def _state(request: Request) -> ServerState:
-    state: ServerState = request.app.state.extractbench
-    return state
+VOCAB = {"vocab_size": tokenizer.VOCAB_SIZE}
+"""Validation context: the reference models' byte tokenizer bounds ``logit_bias`` ids."""
 
 
 @router.post("/v1/chat/completions")
 async def chat_completions(request: Request, key_id: str = Depends(require_key)) -> Response:
-    req = await parse_body(request, ChatRequest)
-    state = _state(request)
-    served = state.model(req.model)
-    gens = await run_in_threadpool(
-        state.run, "openai", request.url.path, key_id, served,
-        req.prompt(), req.params(served.max_tokens), req.n or 1,
-    )
-    head = {
-        "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
-        "created": int(time.time()),
-        "model": served.name,
-        "system_fingerprint": None,
-    }
+    req = await parse_body(request, wire.ChatRequest, VOCAB)
+    served = catalog_of(request.app).model(req.model)
+    query = Query("openai", request.url.path, key_id, served.name, req.prompt(),
+                  req.params(served.max_tokens), req.n or 1)
+    gens = await run_in_threadpool(pipeline_of(request.app).run, query, generation_step(served))
+    head = wire.chat_head(served.name)
     if req.stream:
-        return sse_response(_chat_chunks(head, gens, req.include_usage))
-    choices = [
-        {
-            "index": i,
-            "message": {"role": "assistant", "content": g.text, "refusal": None},
-            "logprobs": None if g.logprobs is None else _chat_logprobs(g.logprobs),
-            "finish_reason": g.finish_reason,
-        }
-        for i, g in enumerate(gens)
-    ]
-    body = {**head, "object": "chat.completion", "choices": choices, "usage": _usage(gens)}
-    return JSONResponse(body)
-
-
-def _chat_chunks(head: dict[str, Any], gens: list[Generation], usage: bool) -> Iterator[str]:
-    base = {**head, "object": "chat.completion.chunk"}
-    if usage:
-        base["usage"] = None
-
-    def chunk(i: int, delta: dict[str, Any], lps: Any = None, finish: str | None = None) -> str:
-        choice = {"index": i, "delta": delta, "logprobs": lps, "finish_reason": finish}
-        return sse({**base, "choices": [choice]})
-
-    for i, g in enumerate(gens):
-        yield chunk(i, {"role": "assistant", "content": ""})
-        for text, lps in pieces(g):
-            yield chunk(i, {"content": text}, None if g.logprobs is None else _chat_logprobs(lps))
-        yield chunk(i, {}, finish=g.finish_reason)
-    if usage:
-        yield sse({**base, "choices": [], "usage": _usage(gens)})
-    yield sse("[DONE]")
+        return sse_response(wire.chat_chunks(head, gens, req.include_usage))
+    return JSONResponse(wire.chat_body(head, gens))
 
 
 @router.post("/v1/completions")
 async def completions(request: Request, key_id: str = Depends(require_key)) -> Response:
-    req = await parse_body(request, CompletionRequest)
-    state = _state(request)
-    served = state.model(req.model)
+    req = await parse_body(request, wire.CompletionRequest, VOCAB)
+    served = catalog_of(request.app).model(req.model)
     prompt = req.text()
-    gens = await run_in_threadpool(
-        state.run, "openai", request.url.path, key_id, served,
-        prompt, req.params(served.max_tokens), req.n or 1,
-    )
-    head = {
-        "id": f"cmpl-{uuid.uuid4().hex[:24]}",
-        "object": "text_completion",
-        "created": int(time.time()),
-        "model": served.name,
-        "system_fingerprint": None,
-    }
+    query = Query("openai", request.url.path, key_id, served.name, prompt,
+                  req.params(served.max_tokens), req.n or 1)
+    gens = await run_in_threadpool(pipeline_of(request.app).run, query, generation_step(served))
+    head = wire.completion_head(served.name)
     if req.stream:
-        return sse_response(_completion_chunks(head, gens, len(prompt), req.include_usage))
-    choices = [
-        {
-            "index": i,
-            "text": g.text,
-            "logprobs": None if g.logprobs is None else _legacy_logprobs(g.logprobs, len(prompt)),
-            "finish_reason": g.finish_reason,
-        }
-        for i, g in enumerate(gens)
-    ]
-    return JSONResponse({**head, "choices": choices, "usage": _usage(gens)})
-
-
-def _completion_chunks(
-    head: dict[str, Any], gens: list[Generation], offset: int, usage: bool
-) -> Iterator[str]:
-    base = {**head, "usage": None} if usage else dict(head)
-
-    def chunk(i: int, text: str, lps: Any = None, finish: str | None = None) -> str:
-        choice = {"index": i, "text": text, "logprobs": lps, "finish_reason": finish}
-        return sse({**base, "choices": [choice]})
-
-    for i, g in enumerate(gens):
-        at = offset
-        for text, lps in pieces(g):
-            yield chunk(i, text, None if g.logprobs is None else _legacy_logprobs(lps, at))
-            at += len(text)
-        yield chunk(i, "", finish=g.finish_reason)
-    if usage:
-        yield sse({**base, "choices": [], "usage": _usage(gens)})
-    yield sse("[DONE]")
+        return sse_response(wire.completion_chunks(head, gens, len(prompt), req.include_usage))
+    return JSONResponse(wire.completion_body(head, gens, len(prompt)))

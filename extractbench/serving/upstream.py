@@ -1,267 +1,153 @@
-"""Between raw API bodies and what defenses see: the request's prompt and sampling settings,
-the response's generations — in both directions, for the OpenAI chat and Anthropic messages
-shapes. Fields a defense does not touch pass through untouched."""
+"""The proxy's upstream: one HTTP client per event loop, the proxy's own upstream key (never
+shown), and upstream failures turned into clear :class:`ApiError` answers plus one line for the
+operator per distinct problem (keys scrubbed)."""
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-from typing import Any
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any, Literal
 
-from extractbench.types import Generation, SamplingParams, TokenLogprob, TopLogprob
+import httpx
+from fastapi import Request
+
+from extractbench.endpoints.clients import scrub
+from extractbench.serving.errors import ApiError
 
 JSON = dict[str, Any]
-DEFAULT_MAX_TOKENS = 1024
-"""What a defense assumes a chat request without ``max_tokens`` may generate."""
+ProxyApi = Literal["openai", "anthropic"]
+ANTHROPIC_VERSION = "2023-06-01"
 
 
-class BadRequest(ValueError):
-    """A client body the proxy cannot read; the message names the field."""
+class Upstream:
+    """Where the proxy sends requests, and how."""
 
-    def __init__(self, message: str, param: str | None = None) -> None:
-        super().__init__(message)
-        self.param = param
+    def __init__(self, base_url: str, api: ProxyApi, upstream_key: str, timeout_s: float,
+                 log: Callable[[str], None]) -> None:
+        self.base = base_url.rstrip("/")
+        self.api: ProxyApi = api
+        self._upstream_key = upstream_key
+        self.timeout_s = timeout_s
+        self._log = log
+        self._logged: set[str] = set()
+        self._clients: dict[int, httpx.AsyncClient] = {}
+
+    def __repr__(self) -> str:
+        return f"Upstream({self.api} {self.base})"
+
+    def warn(self, message: str) -> None:
+        """One line for the operator, once per distinct message (keys scrubbed)."""
+        line = scrub(message, [self._upstream_key])
+        if line not in self._logged:
+            self._logged.add(line)
+            self._log(line)
+
+    def _client(self) -> httpx.AsyncClient:
+        loop = id(asyncio.get_running_loop())
+        client = self._clients.get(loop)
+        if client is None:
+            # No keep-alive: the app has no shutdown hook to close pooled connections, and a
+            # connection left open when the server stops is a leaked socket.
+            limits = httpx.Limits(max_keepalive_connections=0)
+            client = self._clients[loop] = httpx.AsyncClient(timeout=self.timeout_s,
+                                                             limits=limits)
+        return client
+
+    def _headers(self, request: Request) -> dict[str, str]:
+        headers = {"content-type": "application/json", "accept": "application/json"}
+        if self.api == "anthropic":
+            headers["x-api-key"] = self._upstream_key
+            headers["anthropic-version"] = request.headers.get(
+                "anthropic-version", ANTHROPIC_VERSION)
+            beta = request.headers.get("anthropic-beta")
+            if beta:
+                headers["anthropic-beta"] = beta
+        else:
+            headers["authorization"] = f"Bearer {self._upstream_key}"
+        return headers
+
+    def url(self, path: str) -> str:
+        """``path`` under the upstream (``/chat/completions`` for openai, ``/v1/messages``
+        for anthropic)."""
+        return f"{self.base}{path}"
+
+    async def call(self, method: str, path: str, request: Request,
+                   body: JSON | None = None) -> JSON:
+        """The upstream's JSON answer, or :class:`ApiError` saying clearly what went wrong."""
+        url = self.url(path)
+        try:
+            resp = await self._client().request(method, url, headers=self._headers(request),
+                                                content=None if body is None
+                                                else json.dumps(body).encode())
+        except httpx.TimeoutException:
+            self.warn(f"upstream {url} timed out after {self.timeout_s:g} s")
+            raise ApiError(504, f"The upstream endpoint did not answer in {self.timeout_s:g} s.",
+                           error_type="api_error") from None
+        except httpx.HTTPError as exc:
+            self.warn(f"upstream {url} unreachable ({type(exc).__name__}); check --upstream")
+            raise ApiError(502, f"The upstream endpoint is unreachable ({type(exc).__name__}).",
+                           error_type="api_error") from None
+        if resp.status_code >= 400:
+            raise self._upstream_error(resp, url)
+        try:
+            data = resp.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            self.warn(f"upstream {url} answered HTTP {resp.status_code} without a JSON object")
+            raise ApiError(502, "The upstream endpoint answered with an unreadable body.",
+                           error_type="api_error")
+        return data
+
+    def _upstream_error(self, resp: httpx.Response, url: str) -> ApiError:
+        status = resp.status_code
+        detail = scrub(_error_message(resp), [self._upstream_key])
+        retry = _retry_after(resp)
+        if status in (401, 403):
+            self.warn(f"upstream {url} rejected the proxy's upstream key (HTTP {status}: "
+                      f"{detail}); check the key variable")
+            return ApiError(502, "The upstream endpoint rejected the proxy's credentials.",
+                            error_type="api_error")
+        if status == 429:
+            return ApiError(429, f"Upstream rate limit: {detail}", retry_after=retry,
+                            code=_error_code(resp))
+        if status >= 500:
+            self.warn(f"upstream {url} failed: HTTP {status}: {detail}")
+            return ApiError(502, f"The upstream endpoint failed (HTTP {status}).",
+                            error_type="api_error", retry_after=retry)
+        return ApiError(status, f"Upstream: {detail}", code=_error_code(resp))
 
 
-@dataclass(frozen=True)
-class Parsed:
-    """What the defenses need to know about one request."""
-
-    model: str
-    prompt: str
-    params: SamplingParams
-    n: int
-    stream: bool
-
-
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            str(b.get("text") or "") for b in content
-            if isinstance(b, dict) and b.get("type", "text") == "text"
-        )
-    return ""
-
-
-def _prompt(body: JSON) -> str:
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise BadRequest("messages: must be a non-empty list", "messages")
-    users = [m for m in messages if isinstance(m, dict) and m.get("role") == "user"]
-    if not users:
-        raise BadRequest("messages: needs at least one message with role 'user'", "messages")
-    return _text(users[-1].get("content"))
-
-
-def _num(body: JSON, name: str, default: float | None) -> float | None:
-    v = body.get(name)
-    if v is None:
-        return default
-    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-        raise BadRequest(f"{name}: must be a number", name)
-    return float(v)
-
-
-def _int(body: JSON, name: str, default: int | None) -> int | None:
-    v = body.get(name)
-    if v is None:
-        return default
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise BadRequest(f"{name}: must be an integer", name)
-    return v
-
-
-def _model(body: JSON) -> str:
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise BadRequest("model: required (a model name)", "model")
-    return model
-
-
-def parse_openai(body: JSON) -> Parsed:
-    """A chat completions body."""
-    model = _model(body)
-    prompt = _prompt(body)
-    max_tokens = _int(body, "max_completion_tokens", None) or _int(body, "max_tokens", None)
-    stop = body.get("stop")
-    stops = (stop,) if isinstance(stop, str) else tuple(s for s in stop or () if isinstance(s, str))
-    top: int | None = None
-    if body.get("logprobs"):
-        top = _int(body, "top_logprobs", 0)
-    bias_raw = body.get("logit_bias") or {}
-    if not isinstance(bias_raw, dict):
-        raise BadRequest("logit_bias: must be a mapping of token id to bias", "logit_bias")
+def _error_body(resp: httpx.Response) -> dict[str, Any]:
     try:
-        bias = {int(k): float(v) for k, v in bias_raw.items()}
-    except (TypeError, ValueError):
-        raise BadRequest("logit_bias: keys must be token ids, values numbers",
-                         "logit_bias") from None
-    params = SamplingParams(
-        max_tokens=max_tokens or DEFAULT_MAX_TOKENS,
-        temperature=_num(body, "temperature", 1.0) or 0.0,
-        top_p=_num(body, "top_p", 1.0) or 0.0,
-        seed=_int(body, "seed", None),
-        stop=stops,
-        top_logprobs=top,
-        logit_bias=bias,
-    )
-    return Parsed(model, prompt, params, _int(body, "n", 1) or 1, bool(body.get("stream")))
+        data = resp.json()
+    except ValueError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    inner = data.get("error", data)
+    return inner if isinstance(inner, dict) else {}
 
 
-def parse_anthropic(body: JSON) -> Parsed:
-    """A messages body."""
-    model = _model(body)
-    prompt = _prompt(body)
-    max_tokens = _int(body, "max_tokens", None)
-    if max_tokens is None:
-        raise BadRequest("max_tokens: required", "max_tokens")
-    stops = tuple(s for s in body.get("stop_sequences") or () if isinstance(s, str))
-    params = SamplingParams(
-        max_tokens=max_tokens,
-        temperature=_num(body, "temperature", 1.0) or 0.0,
-        top_p=_num(body, "top_p", 1.0) or 0.0,
-        stop=stops,
-    )
-    return Parsed(model, prompt, params, 1, bool(body.get("stream")))
+def _error_message(resp: httpx.Response) -> str:
+    msg = _error_body(resp).get("message")
+    if isinstance(msg, str) and msg:
+        return msg.splitlines()[0][:300]
+    return resp.reason_phrase or f"HTTP {resp.status_code}"
 
 
-def rewrite_openai(body: JSON, old: SamplingParams, new: SamplingParams) -> JSON:
-    """The body to send upstream: the client's, with what the defenses adjusted, unstreamed."""
-    out = {k: v for k, v in body.items() if k not in ("stream", "stream_options")}
-    if new.temperature != old.temperature:
-        out["temperature"] = new.temperature
-    if new.top_p != old.top_p:
-        out["top_p"] = new.top_p
-    if new.logit_bias != old.logit_bias:
-        if new.logit_bias:
-            out["logit_bias"] = {str(k): v for k, v in new.logit_bias.items()}
-        else:
-            out.pop("logit_bias", None)
-    if new.top_logprobs != old.top_logprobs:
-        if new.top_logprobs is None:
-            out.pop("logprobs", None)
-            out.pop("top_logprobs", None)
-        elif new.top_logprobs == 0:
-            out["logprobs"] = True
-            out.pop("top_logprobs", None)
-        else:
-            out["logprobs"] = True
-            out["top_logprobs"] = new.top_logprobs
-    if new.max_tokens != old.max_tokens:
-        key = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
-        out[key] = new.max_tokens
-    return out
+def _error_code(resp: httpx.Response) -> str | None:
+    code = _error_body(resp).get("code")
+    return code if isinstance(code, str) else None
 
 
-def rewrite_anthropic(body: JSON, old: SamplingParams, new: SamplingParams) -> JSON:
-    out = {k: v for k, v in body.items() if k != "stream"}
-    if new.temperature != old.temperature:
-        out["temperature"] = min(1.0, new.temperature)  # the Messages API's maximum
-    if new.top_p != old.top_p:
-        out["top_p"] = new.top_p
-    if new.max_tokens != old.max_tokens:
-        out["max_tokens"] = new.max_tokens
-    return out
-
-
-def _token_logprobs(content: Any) -> list[TokenLogprob] | None:
-    if not isinstance(content, list):
-        return None
-    out = []
-    for t in content:
-        token = str(t.get("token", ""))
-        raw = t.get("bytes")
-        raw = list(raw) if isinstance(raw, list) else list(token.encode("utf-8"))
-        top = [
-            TopLogprob(str(a.get("token", "")),
-                       list(a["bytes"]) if isinstance(a.get("bytes"), list)
-                       else list(str(a.get("token", "")).encode("utf-8")),
-                       float(a.get("logprob", 0.0)))
-            for a in t.get("top_logprobs") or [] if isinstance(a, dict)
-        ]
-        out.append(TokenLogprob(token, raw, float(t.get("logprob", 0.0)), top))
-    return out
-
-
-def openai_generations(resp: JSON) -> list[Generation]:
-    """One generation per choice (usage goes on the first: the split is unknown)."""
-    usage = resp.get("usage") or {}
-    prompt_tokens = int(usage.get("prompt_tokens") or 0)
-    completion = int(usage.get("completion_tokens") or 0)
-    gens = []
-    for i, choice in enumerate(resp.get("choices") or []):
-        msg = choice.get("message") or {}
-        lp = choice.get("logprobs")
-        gens.append(Generation(
-            text=str(msg.get("content") or ""),
-            finish_reason=choice.get("finish_reason") or "stop",
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion if i == 0 else 0,
-            logprobs=_token_logprobs(lp.get("content")) if isinstance(lp, dict) else None,
-        ))
-    return gens
-
-
-def chat_logprobs(lps: list[TokenLogprob]) -> JSON:
-    return {
-        "content": [
-            {"token": lp.token, "logprob": lp.logprob, "bytes": lp.bytes,
-             "top_logprobs": [{"token": t.token, "logprob": t.logprob, "bytes": t.bytes}
-                              for t in lp.top]}
-            for lp in lps
-        ],
-        "refusal": None,
-    }
-
-
-REASONING_FIELDS = ("reasoning_content", "reasoning", "reasoning_details")
-
-
-def apply_openai(resp: JSON, gens: list[Generation], strip_reasoning: bool) -> JSON:
-    """``resp`` with each choice's text and logprobs replaced by the transformed ones."""
-    choices = []
-    for choice, g in zip(resp.get("choices") or [], gens, strict=False):
-        msg = dict(choice.get("message") or {})
-        msg["content"] = g.text
-        if strip_reasoning:
-            for f in REASONING_FIELDS:
-                msg.pop(f, None)
-        c = dict(choice, message=msg)
-        c["logprobs"] = None if g.logprobs is None else chat_logprobs(g.logprobs)
-        choices.append(c)
-    return dict(resp, choices=choices)
-
-
-def anthropic_generation(resp: JSON) -> Generation:
-    usage = resp.get("usage") or {}
-    blocks = resp.get("content") or []
-    text = "".join(str(b.get("text") or "") for b in blocks
-                   if isinstance(b, dict) and b.get("type") == "text")
-    return Generation(
-        text=text,
-        finish_reason="length" if resp.get("stop_reason") == "max_tokens" else "stop",
-        prompt_tokens=int(usage.get("input_tokens") or 0),
-        completion_tokens=int(usage.get("output_tokens") or 0),
-    )
-
-
-def apply_anthropic(resp: JSON, gen: Generation, strip_reasoning: bool) -> JSON:
-    """``resp`` with its text blocks replaced by one block holding the transformed text
-    (in place of the first), and thinking blocks dropped when ``strip_reasoning``."""
-    out: list[Any] = []
-    placed = False
-    for b in resp.get("content") or []:
-        kind = b.get("type") if isinstance(b, dict) else None
-        if kind == "text":
-            if not placed:
-                out.append(dict(b, text=gen.text))
-                placed = True
-        elif strip_reasoning and kind in ("thinking", "redacted_thinking"):
-            continue
-        else:
-            out.append(b)
-    if not placed:
-        out.append({"type": "text", "text": gen.text})
-    return dict(resp, content=out)
+def _retry_after(resp: httpx.Response) -> float | None:
+    for name, scale in (("retry-after-ms", 1e-3), ("retry-after", 1.0)):
+        value = resp.headers.get(name)
+        if value is not None:
+            try:
+                return max(0.0, float(value) * scale)
+            except ValueError:
+                continue
+    return None
