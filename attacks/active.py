@@ -40,10 +40,12 @@ from collections import Counter
 from typing import Any
 
 import torch
+from pydantic import Field
 
 from extractbench.reference.generation import generate
 from extractbench.reference.lm import LMConfig, TinyLM
 from extractbench.reference.training import Example, TrainConfig, train
+from extractbench.registry import PluginParams
 from extractbench.types import SamplingParams
 
 from .base import ATTACKS, AttackContext, Tracker, mean_bytes, queries_left
@@ -80,6 +82,26 @@ def uncertainty(model: TinyLM, prompts: list[str], max_tokens: int) -> list[floa
             lps = [t.logprob for t in g.logprobs or []]
             out.append(-sum(lps) / len(lps) if lps else math.inf)
     return out
+
+
+class ActiveParams(PluginParams):
+    """The parameters of ``active``."""
+
+    rounds: int = Field(default=4, description="planned rounds (>= 1)")
+    first: float = Field(default=0.25, description="share of the budget for the random first "
+                         "round, (0, 1]")
+    candidates: int = Field(default=512, description="pool prompts scored per round (at least "
+                            "twice the round size)")
+    coverage_weight: float = Field(default=0.5, description="weight of novelty against "
+                                   "uncertainty in the ranking, 0..1")
+    probe_steps: int = Field(default=100, description="training steps of the probe student")
+    probe_d_model: int = Field(default=32, description="width of the probe student (even, "
+                               ">= 8)")
+    batch: int = Field(default=32, description="queries in flight (>= 1)")
+    temperature: float = Field(default=0.0, description="sampling temperature")
+    max_tokens: int | None = Field(
+        default=None, description="output tokens per answer (default: the task's answer length)")
+    patience: int = Field(default=3, description="rounds without an answer before giving up")
 
 
 class Active:
@@ -184,7 +206,7 @@ class Active:
         return [cands[i] for i in picked]
 
 
-@ATTACKS.register("active")
+@ATTACKS.register("active", params=ActiveParams)
 def make_active(**params: Any) -> Active:
     """Rounds of queries picked where a cheap probe student is least certain or least covered."""
     return Active(**params)

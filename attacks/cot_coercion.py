@@ -36,6 +36,10 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
+from pydantic import Field
+
+from extractbench.registry import PluginParams
+
 from .base import ATTACKS, DEFAULT_REASONING_SUFFIX, AttackContext, Tracker
 
 _ONLY_SENTENCE = re.compile(r"(?:^|(?<=[.?!]))\s*(?:Answer|Reply|Respond|Give)\b[^.?!]*\bonly\b"
@@ -61,6 +65,31 @@ def coerce(prompt: str, suffix: str, strip: bool = True) -> str:
     """``prompt`` asking for worked reasoning."""
     body = strip_format(prompt) if strip else prompt.rstrip()
     return f"{body} {suffix}".strip()
+
+
+class CotCoercionParams(PluginParams):
+    """The parameters of ``cot-coercion``."""
+
+    suffix: str | None = Field(default=None, description="the reasoning request appended to "
+                               "each prompt (default: the task's own, else a generic one)")
+    strip_format: bool | None = Field(default=None, description="drop 'answer with ... only' "
+                                      "instructions first (default: only with the generic "
+                                      "suffix)")
+    max_tokens: int | None = Field(default=None, description="room for the working (default: "
+                                   "the task's reasoning_max_tokens, else 8 x the answer "
+                                   "length, <= 128)")
+    train_on: Literal["question", "sent"] = Field(default="question", description="what the "
+                                                  "student learns from: the bare question or "
+                                                  "the prompt as sent")
+    probe: int = Field(default=16, description="answers before judging whether the endpoint "
+                       "shows its working")
+    min_reasoning: float = Field(default=0.2, description="share of answers with working below "
+                                 "which it falls back, 0..1")
+    fallback: Literal["bare", "keep"] = Field(default="bare", description="below min_reasoning: "
+                                              "plain prompts (bare) or go on asking (keep)")
+    batch: int = Field(default=32, description="prompts in flight per round (>= 1)")
+    temperature: float = Field(default=0.0, description="sampling temperature")
+    patience: int = Field(default=3, description="rounds without an answer before giving up")
 
 
 class CotCoercion:
@@ -129,7 +158,7 @@ class CotCoercion:
         return "attack pool exhausted"
 
 
-@ATTACKS.register("cot-coercion")
+@ATTACKS.register("cot-coercion", params=CotCoercionParams)
 def make_cot_coercion(**params: Any) -> CotCoercion:
     """Asks for step-by-step working and trains the student on reasoning + answer."""
     return CotCoercion(**params)

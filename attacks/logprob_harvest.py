@@ -29,7 +29,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import Field
+
+from extractbench.registry import PluginParams
+
 from .base import ATTACKS, AttackContext, Tracker
+
+
+class LogprobHarvestParams(PluginParams):
+    """The parameters of ``logprob-harvest``."""
+
+    top_logprobs: int = Field(default=5, description="alternatives asked for per token, 1..20")
+    probe: int = Field(default=16, description="answers in a row without logprobs before it "
+                       "stops asking for them")
+    batch: int = Field(default=32, description="prompts in flight per round (>= 1)")
+    temperature: float = Field(default=0.0, description="sampling temperature")
+    max_tokens: int | None = Field(
+        default=None, description="output tokens per answer (default: the task's answer length)")
+    patience: int = Field(default=3, description="rounds without an answer before giving up")
 
 
 class LogprobHarvest:
@@ -94,7 +111,7 @@ class LogprobHarvest:
         return reason
 
 
-@ATTACKS.register("logprob-harvest")
+@ATTACKS.register("logprob-harvest", params=LogprobHarvestParams)
 def make_logprob_harvest(**params: Any) -> LogprobHarvest:
     """Requests top-k logprobs; the student distils from the soft labels."""
     return LogprobHarvest(**params)

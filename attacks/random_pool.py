@@ -19,7 +19,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import Field
+
+from extractbench.registry import PluginParams
+
 from .base import ATTACKS, AttackContext, Tracker
+
+
+class RandomPoolParams(PluginParams):
+    """The parameters of ``random-pool``."""
+
+    temperature: float = Field(default=0.0, description="sampling temperature, 0..2 (0: the "
+                               "teacher's best answer)")
+    max_tokens: int | None = Field(
+        default=None, description="output tokens per answer (default: the task's answer length)")
+    batch: int = Field(default=32, description="prompts in flight per round (>= 1)")
+    patience: int = Field(default=3, description="rounds without an answer before giving up")
 
 
 class RandomPool:
@@ -52,7 +67,7 @@ class RandomPool:
         return "attack pool exhausted"
 
 
-@ATTACKS.register("random-pool")
+@ATTACKS.register("random-pool", params=RandomPoolParams)
 def make_random_pool(**params: Any) -> RandomPool:
     """Random sample of the task's attack pool (Knockoff Nets baseline)."""
     return RandomPool(**params)

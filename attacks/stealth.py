@@ -38,7 +38,10 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from pydantic import Field
+
 from extractbench.campaign.oracle import BudgetExhausted, QueryOutcome
+from extractbench.registry import PluginParams
 
 from .base import ATTACKS, AttackContext, Tracker
 
@@ -143,6 +146,27 @@ class _KeyState:
         self.next_at = 0.0
         self.sent = 0
         self.retired: str | None = None
+
+
+class StealthParams(PluginParams):
+    """The parameters of ``stealth``."""
+
+    paraphrase: float = Field(default=0.5, description="share of pool prompts reworded, 0..1")
+    benign_share: float = Field(default=0.2, description="share of queries that are "
+                                "benign-looking filler, [0, 1)")
+    per_key_rpm: float | None = Field(default=None, description="starting pace per key in "
+                                      "requests per minute (default: unpaced until rate "
+                                      "limited)")
+    jitter: float = Field(default=0.5, description="relative jitter of the pace, 0..1")
+    max_per_key: int | None = Field(default=None, description="queries a key sends before it "
+                                    "is retired (default: no cap)")
+    slowdown: float = Field(default=2.0, description="pace factor after a ban or a rate limit "
+                            "(>= 1)")
+    per_key_batch: int = Field(default=8, description="queries per key per round (>= 1)")
+    temperature: float = Field(default=0.0, description="sampling temperature")
+    max_tokens: int | None = Field(
+        default=None, description="output tokens per answer (default: the task's answer length)")
+    patience: int = Field(default=3, description="rounds without an answer before giving up")
 
 
 class Stealth:
@@ -275,7 +299,7 @@ class Stealth:
 
 
 
-@ATTACKS.register("stealth")
+@ATTACKS.register("stealth", params=StealthParams)
 def make_stealth(**params: Any) -> Stealth:
     """Spread over many keys, paced, paraphrased, mixed with benign-looking filler."""
     return Stealth(**params)

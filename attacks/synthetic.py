@@ -41,7 +41,10 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from pydantic import Field
+
 from extractbench.campaign.oracle import BudgetExhausted, QueryOutcome
+from extractbench.registry import PluginParams
 
 from .base import ATTACKS, AttackContext, Tracker
 
@@ -202,6 +205,27 @@ async def _ask(ctx: AttackContext, prompt: str, max_tokens: int, seed: int) -> Q
         return e.failure
 
 
+class SyntheticParams(PluginParams):
+    """The parameters of ``synthetic``."""
+
+    mode: Literal["template", "self-instruct"] = Field(default="template", description="how "
+                                                       "queries are made: templates, or asking "
+                                                       "the endpoint to write questions")
+    recombine: float = Field(default=0.25, description="share of template queries with a "
+                             "recombined frame, 0..1")
+    batch: int = Field(default=32, description="queries per round (>= 1)")
+    instruct_share: float = Field(default=0.5, description="self-instruct: share of queries "
+                                  "spent asking for questions, 0..1")
+    probe: int = Field(default=8, description="self-instruct: questions asked before judging "
+                       "the yield")
+    min_yield: float = Field(default=0.25, description="self-instruct: usable share below which "
+                             "it falls back to templates, 0..1")
+    temperature: float = Field(default=0.0, description="sampling temperature of the answers")
+    max_tokens: int | None = Field(
+        default=None, description="output tokens per answer (default: the task's answer length)")
+    patience: int = Field(default=3, description="rounds without an answer before giving up")
+
+
 class Synthetic:
     """Queries made up from a few public examples; see the module docstring."""
 
@@ -285,7 +309,7 @@ class Synthetic:
         return out
 
 
-@ATTACKS.register("synthetic")
+@ATTACKS.register("synthetic", params=SyntheticParams)
 def make_synthetic(**params: Any) -> Synthetic:
     """No pool access: queries built from a few public examples (templates, self-instruct)."""
     return Synthetic(**params)

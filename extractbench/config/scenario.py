@@ -263,7 +263,7 @@ def load_scenario(path: str | Path) -> Scenario:
         raise ScenarioError(
             [f"{name}: (top level): expected a mapping of fields (see scenarios/ for examples)"]
         )
-    names = _name_problems(data, name)
+    names = _plugin_problems(data, name)
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
@@ -274,9 +274,10 @@ def load_scenario(path: str | Path) -> Scenario:
     return scenario
 
 
-def _name_problems(data: dict[str, Any], file: str) -> list[str]:
-    """Names no registry holds, read from the raw mapping (so they are reported together with
-    schema problems)."""
+def _plugin_problems(data: dict[str, Any], file: str) -> list[str]:
+    """Names no registry holds, and parameters the named plugin does not take or of the wrong
+    type (one line each, ``FILE: attacks.rp.params.batchh: unknown parameter (...)``), read
+    from the raw mapping so they are reported together with schema problems."""
     from extractbench.attacks import ATTACKS
     from extractbench.defenses import DEFENSES
     from extractbench.registry import Registry, UnknownNameError
@@ -300,6 +301,11 @@ def _name_problems(data: dict[str, Any], file: str) -> list[str]:
             except UnknownNameError as exc:
                 out.append(f"{file}: {section}.{key}.{attr}: {exc} "
                            f"(run `extractbench list {section}`)")
+                continue
+            params = spec.get("params")
+            if isinstance(params, dict):
+                out += [f"{file}: {p}" for p in
+                        reg.validate_params(name, params, f"{section}.{key}.params")]
     endpoints = data.get("endpoints")
     for key, ep in (endpoints.items() if isinstance(endpoints, dict) else []):
         stack = ep.get("defenses") if isinstance(ep, dict) else None
@@ -311,12 +317,20 @@ def _name_problems(data: dict[str, Any], file: str) -> list[str]:
                 except UnknownNameError as exc:
                     out.append(f"{file}: endpoints.{key}.defenses.{i}.name: {exc} "
                                "(run `extractbench list defenses`)")
+                    continue
+                params = d.get("params")
+                if isinstance(params, dict):
+                    where = f"endpoints.{key}.defenses.{i}.params"
+                    out += [f"{file}: {p}" for p in DEFENSES.validate_params(name, params, where)]
     return out
 
 
 def _param_problems(scenario: Scenario, file: str) -> list[str]:
-    """Task and defense parameters, checked by building each task and each stack once."""
+    """Parameter values (ranges, combinations), checked by building each task, defense
+    stack, attack and student once; names and types were checked by :func:`_plugin_problems`."""
+    from extractbench.attacks import ATTACKS
     from extractbench.defenses import DefenseConfigError, DefenseStack
+    from extractbench.students import STUDENTS
     from extractbench.tasks import TASKS
 
     out: list[str] = []
@@ -340,6 +354,14 @@ def _param_problems(scenario: Scenario, file: str) -> list[str]:
             TASKS.get(task.family)(0, sizes, **task.params)
         except (TypeError, ValueError) as exc:
             out.append(f"{file}: tasks.{key}.params: {exc} (see `extractbench list tasks`)")
+    for section, specs, reg in (("attacks", scenario.attacks, ATTACKS),
+                                ("students", scenario.students, STUDENTS)):
+        for key, spec in specs.items():
+            try:
+                reg.get(spec.name)(**spec.params)
+            except (TypeError, ValueError) as exc:
+                out.append(f"{file}: {section}.{key}.params: {exc} "
+                           f"(see `extractbench list {section}`)")
     return out
 
 

@@ -21,7 +21,6 @@ benchmark cells.
 
 from __future__ import annotations
 
-import inspect
 import json
 import threading
 import time
@@ -30,6 +29,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+from extractbench.errors import ExtractbenchError
 from extractbench.registry import Registry
 from extractbench.types import Generation, LogitsProcessor, SamplingParams
 
@@ -238,10 +238,12 @@ DEFENSES: Registry[type[Defense]] = Registry(
         "extractbench.defenses.watermark",
     ),
 )
-"""Defense classes by name; a scenario's ``DefenseSpec(name, params)`` builds ``cls(**params)``."""
+"""Defense classes by name, each registered with its parameter model; a scenario's
+``DefenseSpec(name, params)`` builds ``cls(**params)`` (``DEFENSES.create(name, params)``
+checks the parameters first)."""
 
 
-class DefenseConfigError(ValueError):
+class DefenseConfigError(ExtractbenchError, ValueError):
     """A defense stack that cannot be built; the message is one line naming where."""
 
 
@@ -278,11 +280,9 @@ class DefenseStack:
                 raise DefenseConfigError(
                     f"{where}.{i}.name: {exc} (run `extractbench list defenses`)"
                 ) from None
-            unknown, allowed = _unknown_params(factory, params)
-            if unknown:
-                raise DefenseConfigError(
-                    f"{where}.{i}.params: {name}: unknown parameter {unknown[0]!r} "
-                    f"(allowed: {', '.join(allowed) or 'none'})")
+            problems = DEFENSES.validate_params(name, params, f"{where}.{i}.params")
+            if problems:
+                raise DefenseConfigError("; ".join(problems))
             try:
                 stages.append(factory(**params))
             except (TypeError, ValueError) as exc:
@@ -344,17 +344,6 @@ class DefenseStack:
 
     def __len__(self) -> int:
         return len(self.defenses)
-
-
-def _unknown_params(factory: type[Defense], params: Mapping[str, Any]
-                    ) -> tuple[list[str], list[str]]:
-    """Parameter names ``factory`` does not take, and the names it does."""
-    sig = inspect.signature(factory)
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values()):
-        return [], []
-    named = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    allowed = [n for n, p in sig.parameters.items() if p.kind in named]
-    return [k for k in params if k not in allowed], allowed
 
 
 def _spec_parts(spec: Any) -> tuple[str, dict[str, Any]]:

@@ -37,17 +37,21 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import Field
 
 from extractbench.defenses import params as P
 from extractbench.defenses.base import DEFENSES, Defense, Rejection, RequestContext
 from extractbench.defenses.features import embed, min_distance, shapiro_w
+from extractbench.registry import PluginParams
 from extractbench.tasks.base import prompt_hash
 
 NAME = "detector"
-TESTS = ("prada", "duplicate", "volume")
+Test = Literal["prada", "duplicate", "volume"]
+TESTS: tuple[Test, ...] = ("prada", "duplicate", "volume")
 ACTIONS = ("block", "throttle", "perturb", "none")
 
 
@@ -65,7 +69,39 @@ class _KeyState:
     last_served: float | None = None
 
 
-@DEFENSES.register(NAME)
+class DetectorParams(PluginParams):
+    """The parameters of ``detector``."""
+
+    tests: tuple[Test, ...] | list[Test] = Field(default=TESTS, description="the tests run per "
+                                                 "key (any of prada, duplicate, volume)")
+    action: Literal["block", "throttle", "perturb", "none"] = Field(
+        default="block", description="what happens to a flagged key (perturb: needs a perturb "
+        "defense with scope: flagged after it)")
+    min_queries: int = Field(default=50, description="prompts a key sends before prada and "
+                             "duplicate test it (>= 3)")
+    test_every: int = Field(default=10, description="queries between two tests of a key (>= 1)")
+    prada_delta: float = Field(default=0.9, description="prada: Shapiro-Wilk W below this flags, "
+                               "(0, 1]")
+    prada_window: int = Field(default=500, description="prada: distances kept per key (>= 3)")
+    dup_distance: float = Field(default=0.05, description="duplicate: distance within which a "
+                                "prompt is templated, 0..1")
+    dup_fraction: float = Field(default=0.9, description="duplicate: share of templated prompts "
+                                "that flags, (0, 1]")
+    dup_window: int = Field(default=100, description="duplicate: prompts looked back at (>= 1)")
+    volume_max: int = Field(default=300, description="volume: requests within volume_window_s "
+                            "that flag when exceeded (>= 1)")
+    volume_window_s: float = Field(default=60.0, description="volume: the window in seconds "
+                                   "(> 0)")
+    volume_total: int | None = Field(default=None, description="volume: requests in all that "
+                                     "flag when exceeded (>= 1; default: no limit)")
+    throttle_s: float = Field(default=5.0, description="throttle: seconds between a flagged "
+                              "key's requests (> 0)")
+    history: int = Field(default=1000, description="prompts remembered per key (>= 10)")
+    ngram: int = Field(default=3, description="character n-gram length of the features, 1..8")
+    dim: int = Field(default=256, description="hashed feature dimensions, 16..65536")
+
+
+@DEFENSES.register(NAME, params=DetectorParams)
 class Detector(Defense):
     """Flags keys by query pattern (PRADA distances, templated prompts, volume); then acts."""
 

@@ -23,15 +23,36 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 
+from pydantic import Field
+
 from extractbench.defenses import params as P
 from extractbench.defenses.base import DEFENSES, Defense, RequestContext
 from extractbench.defenses.poison import prompt_rng
+from extractbench.registry import PluginParams
 from extractbench.types import Generation, SamplingParams, TokenLogprob, TopLogprob
 
 NAME = "logprob-guard"
 
 
-@DEFENSES.register(NAME)
+class LogprobGuardParams(PluginParams):
+    """The parameters of ``logprob-guard``."""
+
+    hide: bool = Field(default=False, description="return no logprobs at all")
+    max_top_logprobs: int | None = Field(default=None, description="at most this many "
+                                         "alternatives per token, 0..20 (0: the chosen token's "
+                                         "only; default: no cap)")
+    round_to: float | None = Field(default=None, description="round every logprob to a multiple "
+                                   "of this step, (0, 100] (default: no rounding)")
+    noise_std: float = Field(default=0.0, description="Gaussian noise (nats) on every logprob, "
+                             "0..100")
+    consistent_noise: bool = Field(default=True, description="the noise is a function of the "
+                                   "prompt (asking again returns the same values)")
+    ignore_logit_bias: bool = Field(default=True, description="drop the request's logit_bias "
+                                    "before sampling")
+    seed: int = Field(default=0, description="seed of the noise")
+
+
+@DEFENSES.register(NAME, params=LogprobGuardParams)
 class LogprobGuard(Defense):
     """Hide logprobs, cap top_logprobs, round or add noise to them, ignore logit_bias."""
 

@@ -34,17 +34,42 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import Field
 
 from extractbench.defenses import params as P
 from extractbench.defenses.base import DEFENSES, Defense, RequestContext
 from extractbench.defenses.features import embed, embed_all, min_distance
 from extractbench.defenses.poison import poison, prompt_rng
+from extractbench.registry import PluginParams
 from extractbench.types import Generation
 
 NAME = "misinformation"
 
 
-@DEFENSES.register(NAME)
+class MisinformationParams(PluginParams):
+    """The parameters of ``misinformation`` (give a reference set or learn_first)."""
+
+    threshold: float = Field(default=0.2, description="out-of-distribution distance above "
+                             "which an answer is poisoned, (0, 1)")
+    reference_prompts: list[str] | None = Field(default=None, description="benign prompts of "
+                                                "the reference set")
+    reference_file: str | None = Field(default=None, description="a UTF-8 text file of benign "
+                                       "prompts, one per line")
+    reference_task: dict[str, Any] | None = Field(default=None, description="{family, params, "
+                                                  "n, seed}: the benign split of a registered "
+                                                  "task")
+    learn_first: int = Field(default=0, description="take the first N prompts received as "
+                             "benign (>= 0)")
+    abstract_digits: bool = Field(default=True, description="judge prompts by their wording, "
+                                  "not their numbers")
+    ngram: int = Field(default=3, description="character n-gram length of the features, 1..8")
+    dim: int = Field(default=256, description="hashed feature dimensions, 16..65536")
+    close_tag: str = Field(default="</reasoning>", description="end of a reasoning block (the "
+                           "final answer follows it)")
+    seed: int = Field(default=0, description="seed of the poisoning")
+
+
+@DEFENSES.register(NAME, params=MisinformationParams)
 class Misinformation(Defense):
     """Answers wrongly on prompts far from a reference set of benign prompts."""
 

@@ -1,5 +1,11 @@
-"""Parameter checks shared by the defenses: each failure is one ``ValueError`` line naming the
-defense, the parameter and the allowed values."""
+"""Range checks shared by the defenses' constructors: each failure is one ``ValueError`` line
+naming the defense, the parameter and the allowed values.
+
+Names and types are declared once per defense, as its parameter model (a
+:class:`~extractbench.registry.PluginParams` next to the class, given to
+``DEFENSES.register``), like every other plugin kind's; those are checked by the registry
+before a defense is built from a scenario. These helpers check what a type cannot say
+(``0 < threshold < 1``) and keep a directly constructed defense as strict as before."""
 
 from __future__ import annotations
 

@@ -22,16 +22,34 @@ per cell). A raised temperature has no a-priori bound: its cost is measured as `
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Literal
+
+from pydantic import Field
 
 from extractbench.defenses import params as P
 from extractbench.defenses.base import DEFENSES, Defense, RequestContext
 from extractbench.defenses.poison import poison, prompt_rng
+from extractbench.registry import PluginParams
 from extractbench.types import Generation, SamplingParams
 
 NAME = "perturb"
 
 
-@DEFENSES.register(NAME)
+class PerturbParams(PluginParams):
+    """The parameters of ``perturb`` (set temperature or poison_fraction)."""
+
+    temperature: float | None = Field(default=None, description="sample at least at this "
+                                      "temperature, (0, 2] (default: as requested)")
+    poison_fraction: float = Field(default=0.0, description="share of answers made wrong by "
+                                   "one character of the final answer, 0..1")
+    scope: Literal["all", "flagged"] = Field(default="all", description="perturb every key, or "
+                                             "only keys a detector has flagged")
+    close_tag: str = Field(default="</reasoning>", description="end of a reasoning block (the "
+                           "final answer follows it)")
+    seed: int = Field(default=0, description="seed of the perturbation")
+
+
+@DEFENSES.register(NAME, params=PerturbParams)
 class Perturb(Defense):
     """Raised temperature and/or poisoned answers, for every key or only flagged keys."""
 

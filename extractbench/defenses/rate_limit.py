@@ -21,8 +21,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pydantic import Field
+
 from extractbench.defenses import params as P
 from extractbench.defenses.base import DEFENSES, Defense, Rejection, RequestContext
+from extractbench.registry import PluginParams
 from extractbench.types import Generation
 
 NAME = "rate-limit"
@@ -41,7 +44,26 @@ class _Window:
     tokens: int = 0
 
 
-@DEFENSES.register(NAME)
+class RateLimitParams(PluginParams):
+    """The parameters of ``rate-limit`` (set at least one rate or quota)."""
+
+    requests_per_minute: float | None = Field(default=None, description="request bucket refill "
+                                              "rate per key (> 0; default: no request bucket)")
+    request_burst: int | None = Field(default=None, description="request bucket size (>= 1; "
+                                      "default: one minute's worth)")
+    tokens_per_minute: float | None = Field(default=None, description="token bucket refill rate "
+                                            "per key (> 0; default: no token bucket)")
+    token_burst: int | None = Field(default=None, description="token bucket size (>= 1; "
+                                    "default: one minute's worth)")
+    requests_per_day: int | None = Field(default=None, description="request quota per key per "
+                                         "day_s window (>= 1; default: none)")
+    tokens_per_day: int | None = Field(default=None, description="token quota per key per day_s "
+                                       "window (>= 1; default: none)")
+    day_s: float = Field(default=86400.0, description="length of the quota window in seconds "
+                         "(> 0)")
+
+
+@DEFENSES.register(NAME, params=RateLimitParams)
 class RateLimit(Defense):
     """Per-key token buckets on requests and tokens (429 + retry-after) and daily quotas."""
 

@@ -20,15 +20,32 @@ Token logprobs of the removed text are dropped; the logprobs of the answer are k
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Literal
+
+from pydantic import Field
 
 from extractbench.defenses import params as P
 from extractbench.defenses.base import DEFENSES, Defense, RequestContext
+from extractbench.registry import PluginParams
 from extractbench.types import Generation, TokenLogprob
 
 NAME = "reasoning-guard"
 
 
-@DEFENSES.register(NAME)
+class ReasoningGuardParams(PluginParams):
+    """The parameters of ``reasoning-guard``."""
+
+    mode: Literal["strip", "summary"] = Field(default="strip", description="remove the "
+                                              "reasoning block, or replace it with a summary")
+    open_tag: str = Field(default="<reasoning>", description="text that opens a reasoning "
+                          "block")
+    close_tag: str = Field(default="</reasoning>", description="text that closes a reasoning "
+                           "block")
+    summary_chars: int = Field(default=40, description="summary: characters kept of the "
+                               "block's first line, 0..1000")
+
+
+@DEFENSES.register(NAME, params=ReasoningGuardParams)
 class ReasoningGuard(Defense):
     """Strip the <reasoning>...</reasoning> block, or replace it with a short summary."""
 

@@ -16,15 +16,27 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from pydantic import Field
+
 from extractbench.defenses import params as P
 from extractbench.defenses.base import DEFENSES, Defense, RequestContext
 from extractbench.reference.watermark import GreenList, WatermarkTest
+from extractbench.registry import PluginParams
 from extractbench.types import LogitsProcessor
 
 NAME = "watermark"
 
 
-@DEFENSES.register(NAME)
+class WatermarkParams(PluginParams):
+    """The parameters of ``watermark``."""
+
+    key: int = Field(default=15485863, description="the secret key, 0..2^62")
+    gamma: float = Field(default=0.5, description="green share of the vocabulary, (0, 1)")
+    delta: float = Field(default=2.0, description="logit bias on green tokens, (0, 20] (larger "
+                         "is easier to detect and costs more accuracy)")
+
+
+@DEFENSES.register(NAME, params=WatermarkParams)
 class Watermark(Defense):
     """Kirchenbauer green-list watermark at sampling time (reference models only)."""
 

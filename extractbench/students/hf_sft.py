@@ -30,7 +30,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from pydantic import Field
 
+from extractbench.registry import PluginParams
 from extractbench.students.base import STUDENTS, FitReport, TrainPair
 
 INSTALL_HINT = "pip install 'extractbench[hf]' (transformers and peft)"
@@ -43,6 +45,29 @@ def _require() -> tuple[Any, Any]:
     except ImportError as exc:
         raise ImportError(f"the hf-sft student needs {exc.name}: {INSTALL_HINT}") from None
     return transformers, peft
+
+
+class HFSFTParams(PluginParams):
+    """The parameters of ``hf-sft``."""
+
+    model_path: str = Field(description="a local checkpoint directory (config.json, weights, "
+                            "tokenizer); nothing is downloaded")
+    lora_r: int = Field(default=8, description="LoRA rank (>= 1)")
+    lora_alpha: int = Field(default=16, description="LoRA scaling")
+    lora_dropout: float = Field(default=0.0, description="LoRA dropout")
+    target_modules: list[str] | None = Field(default=None, description="modules to adapt "
+                                             "(default: peft's choice for the architecture, "
+                                             "else all linear layers)")
+    lr: float = Field(default=2e-4, description="learning rate")
+    epochs: float = Field(default=3.0, description="passes over the harvest (clamped to "
+                          "min_steps..max_steps)")
+    batch_size: int = Field(default=8, description="pairs per optimiser step (>= 1)")
+    min_steps: int = Field(default=10, description="fewest optimiser steps (<= max_steps)")
+    max_steps: int = Field(default=1000, description="most optimiser steps")
+    max_length: int = Field(default=512, description="tokens per example (>= 8)")
+    device: str = Field(default="auto", description="torch device (auto: CUDA when available)")
+    chat_template: bool = Field(default=True, description="format prompts with the tokenizer's "
+                                "chat template when it has one")
 
 
 class HFSFTStudent:
@@ -186,7 +211,7 @@ class HFSFTStudent:
         return out
 
 
-@STUDENTS.register("hf-sft")
+@STUDENTS.register("hf-sft", params=HFSFTParams)
 def make_hf_sft(**params: Any) -> HFSFTStudent:
     """LoRA fine-tuning of a local Hugging Face causal LM (optional extra: extractbench[hf])."""
     return HFSFTStudent(**params)

@@ -11,10 +11,12 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from pydantic import Field
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.linear_model import LogisticRegression
 
+from extractbench.registry import PluginParams
 from extractbench.students.base import STUDENTS, FitReport, TrainPair
 
 
@@ -22,6 +24,19 @@ def class_key(response: str) -> str:
     """Responses that differ only in case, surrounding space or a trailing full stop are one
     class."""
     return response.strip().rstrip(".").strip().casefold()
+
+
+class LinearParams(PluginParams):
+    """The parameters of ``linear``."""
+
+    n_features: int = Field(default=2**16, description="hashed features per analyzer (>= 16)")
+    word_ngrams: int = Field(default=2, description="longest word n-gram (>= 1)")
+    char_min: int = Field(default=3, description="shortest character n-gram (>= 1)")
+    char_max: int = Field(default=5, description="longest character n-gram (>= char_min)")
+    C: float = Field(default=10.0, description="inverse regularisation strength (> 0)")
+    max_iter: int = Field(default=200, description="solver iterations")
+    max_classes: int = Field(default=200, description="most frequent responses kept as classes "
+                             "(>= 1)")
 
 
 class LinearStudent:
@@ -81,7 +96,7 @@ class LinearStudent:
         return [self._texts[int(y)] for y in labels]
 
 
-@STUDENTS.register("linear")
+@STUDENTS.register("linear", params=LinearParams)
 def make_linear(**params: Any) -> LinearStudent:
     """Hashed word/char n-grams + logistic regression (scikit-learn), for classification."""
     return LinearStudent(**params)

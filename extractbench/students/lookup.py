@@ -8,9 +8,20 @@ import time
 from typing import Any, Literal
 
 import numpy as np
+from pydantic import Field
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from extractbench.registry import PluginParams
 from extractbench.students.base import STUDENTS, FitReport, TrainPair
+
+
+class LookupParams(PluginParams):
+    """The parameters of ``lookup``."""
+
+    analyzer: Literal["char_wb", "word"] = Field(default="char_wb", description="n-grams of "
+                                                 "characters (within words) or of words")
+    ngram_min: int = Field(default=2, description="shortest n-gram (>= 1)")
+    ngram_max: int = Field(default=4, description="longest n-gram (>= ngram_min)")
 
 
 class LookupStudent:
@@ -48,7 +59,7 @@ class LookupStudent:
         return out
 
 
-@STUDENTS.register("lookup")
+@STUDENTS.register("lookup", params=LookupParams)
 def make_lookup(**params: Any) -> LookupStudent:
     """Nearest-neighbour lookup of the harvest (the floor every learned student must beat)."""
     return LookupStudent(**params)

@@ -22,11 +22,13 @@ import time
 from typing import Any
 
 import torch
+from pydantic import Field
 
 from extractbench.reference import tokenizer
 from extractbench.reference.generation import greedy
 from extractbench.reference.lm import LMConfig, TinyLM
 from extractbench.reference.training import Example, SoftLabels, TrainConfig, train
+from extractbench.registry import PluginParams
 from extractbench.students.base import STUDENTS, FitReport, TrainPair
 
 MAX_LEN_CAP = 512  # longest sequence (prompt + response) the student grows to for reasoning
@@ -49,6 +51,22 @@ def soft_labels(pair: TrainPair) -> SoftLabels | None:
             ids.append((tid, float(logprob)))
         out.append(tuple(ids))
     return tuple(out)
+
+
+class TinyLMParams(PluginParams):
+    """The parameters of ``tinylm``."""
+
+    d_model: int = Field(default=64, description="model width (a multiple of n_heads)")
+    n_layers: int = Field(default=2, description="transformer layers")
+    n_heads: int = Field(default=4, description="attention heads")
+    batch_size: int = Field(default=64, description="pairs per optimiser step")
+    lr: float = Field(default=3e-3, description="learning rate")
+    epochs: float = Field(default=30.0, description="passes over the harvest (clamped to "
+                          "min_steps..max_steps)")
+    min_steps: int = Field(default=50, description="fewest optimiser steps (<= max_steps)")
+    max_steps: int = Field(default=1000, description="most optimiser steps")
+    kd_weight: float = Field(default=0.5, description="weight of the distillation term where "
+                             "the harvest has logprobs, 0..1 (0: text only)")
 
 
 class TinyLMStudent:
@@ -119,7 +137,7 @@ class TinyLMStudent:
         return greedy(self.model, prompts, max(max_tokens, self._room))
 
 
-@STUDENTS.register("tinylm")
+@STUDENTS.register("tinylm", params=TinyLMParams)
 def make_tinylm(**params: Any) -> TinyLMStudent:
     """Small byte-level transformer trained from scratch on the harvest (PyTorch, CPU)."""
     return TinyLMStudent(**params)

@@ -16,7 +16,11 @@ from __future__ import annotations
 
 import itertools
 import random
+from typing import Literal
 
+from pydantic import Field
+
+from extractbench.registry import PluginParams
 from extractbench.tasks.answers import REASONING_CLOSE, REASONING_OPEN, final_part, last_number
 from extractbench.tasks.base import TASKS, SplitName, TaskItem, take_splits
 
@@ -108,6 +112,17 @@ def _valid(nums: tuple[int, ...], ops: tuple[str, ...]) -> bool:
     return all(r >= 0 for *_, r in steps(nums, ops))
 
 
+class ArithmeticParams(PluginParams):
+    """The parameters of the ``arithmetic`` family."""
+
+    digits: int = Field(default=2, description="operand width, 1..4")
+    ops: tuple[Literal["+", "-", "*"], ...] | list[Literal["+", "-", "*"]] = Field(
+        default=("+",), description="operators to draw from (any of + - *)")
+    terms: int = Field(default=2, description="operands per problem, 2..4")
+    reference_model: str = Field(default=REFERENCE_MODEL, description="the reference teacher "
+                                 "that serves it (see `extractbench list models`)")
+
+
 class Arithmetic:
     """Multi-step arithmetic: ``digits`` (operand width, 1-4), ``ops`` (any of + - *) and
     ``terms`` (operands per problem, 2-4). Intermediate results are never negative."""
@@ -187,10 +202,10 @@ class Arithmetic:
             return 0.0
 
 
-@TASKS.register("arithmetic")
+@TASKS.register("arithmetic", params=ArithmeticParams)
 def make_arithmetic(seed: int, sizes: dict[str, int], **params: object) -> Arithmetic:
     """Multi-step arithmetic with worked reasoning on request; params: digits, ops, terms."""
-    known = {"digits", "ops", "terms", "reference_model"}
+    known = set(ArithmeticParams.model_fields)
     unknown = sorted(set(params) - known)
     if unknown:
         raise ValueError(f"unknown arithmetic parameter {unknown[0]!r} "

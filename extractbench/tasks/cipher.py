@@ -12,6 +12,9 @@ import random
 import re
 import string
 
+from pydantic import Field
+
+from extractbench.registry import PluginParams
 from extractbench.tasks.answers import clean, final_part
 from extractbench.tasks.base import TASKS, SplitName, TaskItem, take_splits
 
@@ -53,6 +56,15 @@ def make_word(rng: random.Random, length: int) -> str:
         out.append(rng.choice(pool))
         vowel = not vowel if rng.random() < 0.85 else vowel
     return "".join(out)
+
+
+class CipherParams(PluginParams):
+    """The parameters of the ``cipher`` family."""
+
+    min_len: int = Field(default=4, description=f"shortest word, {MIN_LEN}..{MAX_LEN}")
+    max_len: int = Field(default=6, description=f"longest word, {MIN_LEN}..{MAX_LEN}")
+    reference_model: str = Field(default=REFERENCE_MODEL, description="the reference teacher "
+                                 "that serves it (see `extractbench list models`)")
 
 
 class Cipher:
@@ -103,10 +115,10 @@ class Cipher:
         return float(prediction is not None and prediction == item.answer)
 
 
-@TASKS.register("cipher")
+@TASKS.register("cipher", params=CipherParams)
 def make_cipher(seed: int, sizes: dict[str, int], **params: object) -> Cipher:
     """Secret letter-substitution cipher (a proprietary skill); params: min_len, max_len."""
-    known = {"min_len", "max_len", "reference_model"}
+    known = set(CipherParams.model_fields)
     unknown = sorted(set(params) - known)
     if unknown:
         raise ValueError(f"unknown cipher parameter {unknown[0]!r} "

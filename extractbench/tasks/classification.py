@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import random
 
+from pydantic import Field
+
+from extractbench.registry import PluginParams
 from extractbench.tasks.answers import final_part, last_label
 from extractbench.tasks.base import TASKS, SplitName, TaskItem, take_splits
 
@@ -68,6 +71,15 @@ def ticket(opener: str, complaint: str, product: str) -> str:
     return opener + body
 
 
+class ClassificationParams(PluginParams):
+    """The parameters of the ``classification`` family."""
+
+    products: int = Field(default=120, description=f"products in the catalogue, "
+                          f"{len(LABELS)}..{MAX_PRODUCTS}")
+    reference_model: str = Field(default=REFERENCE_MODEL, description="the reference teacher "
+                                 "that serves it (see `extractbench list models`)")
+
+
 class Classification:
     """Ticket routing over the first ``products`` products of the catalogue (6-240)."""
 
@@ -110,10 +122,10 @@ class Classification:
         return float(prediction == item.answer)
 
 
-@TASKS.register("classification")
+@TASKS.register("classification", params=ClassificationParams)
 def make_classification(seed: int, sizes: dict[str, int], **params: object) -> Classification:
     """Support-ticket routing to 6 teams by a hidden product rule; param: products."""
-    known = {"products", "reference_model"}
+    known = set(ClassificationParams.model_fields)
     unknown = sorted(set(params) - known)
     if unknown:
         raise ValueError(f"unknown classification parameter {unknown[0]!r} "

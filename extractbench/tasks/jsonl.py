@@ -16,8 +16,11 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import Field
+
+from extractbench.registry import PluginParams
 from extractbench.tasks.answers import final_part, last_label, last_number, norm
 from extractbench.tasks.base import TASKS, SplitName, TaskItem, prompt_hash
 
@@ -78,6 +81,24 @@ def _item(row: dict[str, Any], where: str) -> TaskItem:
                          "choices)")
     return TaskItem(key=prompt_hash(prompt), prompt=prompt, answer=answer,
                     choices=tuple(choices or ()))
+
+
+class JsonlParams(PluginParams):
+    """The parameters of the ``jsonl`` family."""
+
+    path: str = Field(description="the JSONL file with prompt/answer (and optional choices) "
+                      "lines, relative to the working directory")
+    scorer: Literal["exact", "numeric", "label"] = Field(default="exact", description="how an "
+                                                         "answer is compared with the truth")
+    max_answer_tokens: int | None = Field(default=None, description="completion length that "
+                                          "holds a bare answer (default: the longest answer's "
+                                          "bytes + 16)")
+    reference_model: str = Field(default="", description="a reference teacher that serves it "
+                                 "(default: none)")
+    reasoning_suffix: str | None = Field(default=None, description="text that asks for the "
+                                         "worked reasoning (default: none)")
+    reasoning_max_tokens: int = Field(default=256, description="completion length that holds "
+                                      "the reasoning and the answer")
 
 
 class JsonlTask:
@@ -141,12 +162,10 @@ class JsonlTask:
         return float(norm(prediction) == norm(item.answer))
 
 
-@TASKS.register("jsonl")
+@TASKS.register("jsonl", params=JsonlParams)
 def make_jsonl(seed: int, sizes: dict[str, int], **params: object) -> JsonlTask:
-    """Your own task from a JSONL file (prompt, answer, optional choices); params: path,
-    scorer (exact|numeric|label)."""
-    known = {"path", "scorer", "max_answer_tokens", "reasoning_max_tokens", "reference_model",
-             "reasoning_suffix"}
+    """Your own task from a JSONL file of prompts and answers (optional choices)."""
+    known = set(JsonlParams.model_fields)
     unknown = sorted(set(params) - known)
     if unknown:
         raise ValueError(f"unknown jsonl parameter {unknown[0]!r} "

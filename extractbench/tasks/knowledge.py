@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import random
 
+from pydantic import Field
+
+from extractbench.registry import PluginParams
 from extractbench.tasks.answers import clean, final_part, last_label
 from extractbench.tasks.base import TASKS, SplitName, TaskItem
 
@@ -85,6 +88,15 @@ def question(entity: str, attribute: str, template: int) -> str:
     return TEMPLATES[attribute][template].format(e=entity)
 
 
+class KnowledgeParams(PluginParams):
+    """The parameters of the ``knowledge`` family."""
+
+    entities: int = Field(default=60, description=f"fictional people in the knowledge base, "
+                          f"1..{MAX_ENTITIES}")
+    reference_model: str = Field(default=REFERENCE_MODEL, description="the reference teacher "
+                                 "that serves it (see `extractbench list models`)")
+
+
 class Knowledge:
     """Questions about the first ``entities`` people of the fixed knowledge base (1-200)."""
 
@@ -153,11 +165,10 @@ class Knowledge:
         return float(prediction is not None and prediction.casefold() == item.answer.casefold())
 
 
-@TASKS.register("knowledge")
+@TASKS.register("knowledge", params=KnowledgeParams)
 def make_knowledge(seed: int, sizes: dict[str, int], **params: object) -> Knowledge:
-    """Private knowledge base of fictional people, asked in several phrasings; param:
-    entities."""
-    known = {"entities", "reference_model"}
+    """Private knowledge base of fictional people, asked in several phrasings."""
+    known = set(KnowledgeParams.model_fields)
     unknown = sorted(set(params) - known)
     if unknown:
         raise ValueError(f"unknown knowledge parameter {unknown[0]!r} "

@@ -51,7 +51,10 @@ def test_from_specs_builds_in_order_from_pairs_or_spec_objects() -> None:
     ([("perturb", {"poison_fraction": 1.5})],
      "endpoints.ref.defenses.0.params: perturb: poison_fraction must be a number in [0, 1], "
      "got 1.5"),
-    ([("rate-limit", {"rmp": 3})], "endpoints.ref.defenses.0.params: "),
+    ([("rate-limit", {"rmp": 3})],
+     "endpoints.ref.defenses.0.params.rmp: unknown parameter (rate-limit takes: day_s, "),
+    ([("logprob-guard", {"hide": "yes"})],
+     "endpoints.ref.defenses.0.params.hide: expected true or false, got 'yes'"),
     ([("detector", {"action": "perturb"})],
      "endpoints.ref.defenses: detector: action 'perturb' needs a `perturb` defense"),
 ])
