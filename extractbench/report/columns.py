@@ -1,0 +1,133 @@
+"""Every column name the report's frames share, defined once.
+
+:func:`~extractbench.report.frames.records_frame` flattens a
+:class:`~extractbench.logs.records.CellRecord` into these columns,
+:func:`~extractbench.report.frames.seed_means` adds the seed-mean ones, and the analysis
+(:mod:`extractbench.report.analysis`) writes the leaderboard's. Estimates come as three
+columns, ``NAME``, ``NAME_low`` and ``NAME_high`` (see :func:`low` and :func:`high`); the
+leaderboard has one group of ``wc_<budget>...`` columns per budget (see :func:`wc`).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# ----------------------------------------------------------- a cell's coordinates and status
+RUN_ID: Final = "run_id"
+CELL_ID: Final = "cell_id"
+STATUS: Final = "status"
+ERROR: Final = "error"
+PROFILE: Final = "profile"
+TASK: Final = "task"
+ATTACK: Final = "attack"
+STUDENT: Final = "student"
+BUDGET_LABEL: Final = "budget_label"
+SEED: Final = "seed"
+DEFENSES: Final = "defenses"
+
+CELL_KEYS: Final = [PROFILE, TASK, ATTACK, STUDENT, BUDGET_LABEL]
+"""A cell's coordinates except the seed: what seed means group by."""
+
+OK: Final = "ok"
+"""The ``status`` of a measured cell."""
+
+# ----------------------------------------------------------------------------- capability
+TEACHER_SCORE: Final = "teacher_score"
+BASE_SCORE: Final = "base_score"
+STUDENT_SCORE: Final = "student_score"
+FIDELITY: Final = "fidelity"
+TRANSFER: Final = "transfer"
+TRANSFER_LOW: Final = "transfer_low"
+TRANSFER_HIGH: Final = "transfer_high"
+TRANSFER_LEVEL: Final = "transfer_level"
+ITEMS: Final = "items"
+"""The :class:`~extractbench.logs.records.ItemScores` object (or ``None``)."""
+
+# ------------------------------------------------------------------------- spend and time
+QUERIES: Final = "queries"
+TOKENS: Final = "tokens"
+"""Input + output tokens."""
+COST_USD: Final = "cost_usd"
+WALL_S: Final = "wall_s"
+BUDGET_QUERIES: Final = "budget_queries"
+BUDGET_TOKENS: Final = "budget_tokens"
+BUDGET_USD: Final = "budget_usd"
+
+# ----------------------------------------------------------------------------- provenance
+SCENARIO_NAME: Final = "scenario_name"
+SCENARIO_PATH: Final = "scenario_path"
+SCENARIO_HASH: Final = "scenario_hash"
+GIT_SHA: Final = "git_sha"
+GIT_DIRTY: Final = "git_dirty"
+EXTRACTBENCH_VERSION: Final = "extractbench_version"
+PYTHON: Final = "python"
+PLATFORM: Final = "platform"
+PROVENANCE_COLUMNS: Final = (SCENARIO_NAME, SCENARIO_PATH, SCENARIO_HASH, GIT_SHA, GIT_DIRTY,
+                             EXTRACTBENCH_VERSION, PYTHON, PLATFORM)
+
+# ---------------------------------------------------------------------- the defender's side
+UTILITY: Final = "utility"
+DEFENDED_SCORE: Final = "defended_score"
+FPR: Final = "fpr"
+TPR: Final = "tpr"
+BENIGN_KEYS: Final = "benign_keys"
+BENIGN_FLAGGED_KEYS: Final = "benign_flagged_keys"
+FLAGGED_AT: Final = "flagged_at"
+FLAGGED_FRAC: Final = "flagged_frac"
+"""Share of seeds that were flagged."""
+FLAGGED_CELLS: Final = "flagged_cells"
+TRANSFER_AT_FLAG: Final = "transfer_at_flag"
+WATERMARK_Z: Final = "watermark_z"
+WATERMARK_CONTROL_Z: Final = "watermark_control_z"
+
+OPTIONAL_NUMBERS: Final = (
+    UTILITY, DEFENDED_SCORE, FPR, TPR, FLAGGED_AT,
+    TRANSFER_AT_FLAG, f"{TRANSFER_AT_FLAG}_low", f"{TRANSFER_AT_FLAG}_high",
+    WATERMARK_Z, WATERMARK_CONTROL_Z,
+)
+"""Optional per-cell numbers that may appear on records (DESIGN.md "Metrics"), averaged over
+seeds when the frame has them (``flagged_at``: over the seeds that were flagged)."""
+
+# ------------------------------------------------------------------------------ seed means
+N_SEEDS: Final = "n_seeds"
+X_QUERIES: Final = "x_queries"
+"""A budget's x: its query limit, or the queries spent when it has none (seed mean)."""
+X_USD: Final = "x_usd"
+"""A budget's dollar limit, or the dollars spent when it has none (seed mean)."""
+SERIES: Final = "series"
+"""A plot's line label: the profile, or ``profile · student`` with several students."""
+
+# ----------------------------------------------------------------------------- leaderboard
+RANK: Final = "rank"
+RANK_LABEL: Final = "rank_label"
+RANKED: Final = "ranked"
+UNRANKED_REASON: Final = "unranked_reason"
+RESISTANCE: Final = "resistance"
+BUDGET_MAX: Final = "budget_max"
+WORST_ATTACK: Final = "worst_attack"
+WORST_STUDENT: Final = "worst_student"
+AUC: Final = "auc"
+Q50_QUERIES: Final = "q50_queries"
+Q50_USD: Final = "q50_usd"
+Q50_STATUS: Final = "q50_status"
+N_CELLS: Final = "n_cells"
+
+WC_PREFIX: Final = "wc_"
+WC_SUFFIXES: Final = ("", "_low", "_high", "_attack", "_student", "_queries")
+"""The columns of each budget: worst-case transfer, its CI, the attack and student that
+achieved it and the budget's x."""
+
+
+def low(name: str) -> str:
+    """The lower-bound column of estimate ``name``."""
+    return f"{name}_low"
+
+
+def high(name: str) -> str:
+    """The upper-bound column of estimate ``name``."""
+    return f"{name}_high"
+
+
+def wc(label: str, suffix: str = "") -> str:
+    """The worst-case column of budget ``label`` (``suffix`` one of :data:`WC_SUFFIXES`)."""
+    return f"{WC_PREFIX}{label}{suffix}"

@@ -1,0 +1,184 @@
+"""The leaderboard report's sections, rendered from an
+:class:`~extractbench.report.analysis.Analysis`: provenance, ranked and unranked profiles, the
+per-task table, detection, plots, every cell and the cells that failed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from extractbench.report import columns as c
+from extractbench.report.analysis import Analysis
+from extractbench.report.document import Est, Figure, Section, Table, TableCell, est, num, usd
+from extractbench.report.profile_table import profile_table
+from extractbench.report.rows import DetectionRow
+
+__all__ = ["CAPTIONS", "report_sections"]
+
+
+def _header(frame: pd.DataFrame, utility_threshold: float) -> Section:
+    """Provenance of the numbers and how to read them."""
+    def uniq(column: str) -> list[str]:
+        return sorted({str(v) for v in frame[column].dropna()}) if column in frame else []
+
+    scenarios = frame.drop_duplicates([c.SCENARIO_NAME, c.SCENARIO_HASH])
+    shas = frame.drop_duplicates([c.GIT_SHA, c.GIT_DIRTY])
+    ok = int((frame[c.STATUS] == c.OK).sum())
+    bullets = [
+        "runs: " + ", ".join(f"`{r}`" for r in uniq(c.RUN_ID)),
+        "scenarios: " + ", ".join(f"`{s.scenario_name}` (sha256 `{str(s.scenario_hash)[:12]}`)"
+                                  for s in scenarios.itertuples()),
+        "code: " + ", ".join(f"git `{str(s.git_sha)[:12]}`" + (" (dirty)" if s.git_dirty
+                                                                else "")
+                             for s in shas.itertuples())
+        + f"; extractbench {', '.join(uniq(c.EXTRACTBENCH_VERSION))}",
+        f"generated: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"cells: {ok} ok, {len(frame) - ok} skipped or failed",
+    ]
+    text = (
+        "Transfer = (student − base) / (teacher − base) on held-out items, unclipped (0 = no "
+        "better than a student trained without teacher data, 1 = as good as the teacher); "
+        "brackets are 95% bootstrap CIs. *Worst case* = max over attacks of the seed-mean "
+        "transfer (attack in parentheses). *Resistance* = 1 − worst-case transfer at the "
+        "largest budget. Profiles are ranked by resistance only when their utility is at least "
+        f"{utility_threshold:.2f}, so a defense cannot climb the board by breaking the service "
+        "for legitimate users. Rank `=k`: a tie (the CIs overlap). Hover a column header in "
+        "the HTML report for its definition; docs/leaderboard.md defines every column."
+    )
+    return Section("", bullets=bullets, after=[text])
+
+
+def _detection_table(rows: Sequence[DetectionRow]) -> Table | None:
+    """Per (profile, attack) at that profile's largest budget: flags, transfer at the flag,
+    watermark (the analysis' :class:`~extractbench.report.rows.DetectionRow` s)."""
+    if not rows:
+        return None
+    headers = [c.PROFILE, c.ATTACK, "budget", c.TRANSFER, "flagged", "flagged at",
+               "transfer at flag", "watermark z", "control z"]
+    cells: list[list[TableCell]] = []
+    for r in rows:
+        at_flag = r.transfer_at_flag
+        taf = Est("–") if at_flag is None else est(
+            {"v": at_flag.value, "v_low": at_flag.low, "v_high": at_flag.high}, "v")
+        cells.append([
+            r.profile, r.attack, ", ".join(r.budgets), Est(num(r.transfer)),
+            f"{r.flagged}/{r.cells} seeds", num(r.flagged_at, 0) if r.flagged else "never", taf,
+            num(r.watermark_z), num(r.watermark_control_z),
+        ])
+    return Table(headers, cells)
+
+
+def _cells_table(frame: pd.DataFrame) -> Table:
+    """Every ok cell, one row per seed."""
+    ok = frame[frame[c.STATUS] == c.OK].sort_values(
+        [c.PROFILE, c.TASK, c.ATTACK, c.BUDGET_QUERIES, c.BUDGET_LABEL, c.STUDENT, c.SEED],
+        kind="stable")
+    headers = ["profile", "task", "attack", "budget", "student", "seed", "teacher", "base",
+               "student score", "transfer", "fidelity", "queries", "tokens", "cost $",
+               "wall s"]
+    rows: list[list[TableCell]] = [
+        [str(r[c.PROFILE]), str(r[c.TASK]), str(r[c.ATTACK]), str(r[c.BUDGET_LABEL]),
+         str(r[c.STUDENT]), str(r[c.SEED]), num(r[c.TEACHER_SCORE]), num(r[c.BASE_SCORE]),
+         num(r[c.STUDENT_SCORE]), est(r, c.TRANSFER), num(r[c.FIDELITY]), num(r[c.QUERIES]),
+         num(r[c.TOKENS]), usd(r[c.COST_USD]), num(r[c.WALL_S], 1)]
+        for r in (dict(x) for _, x in ok.iterrows())
+    ]
+    return Table(headers, rows)
+
+
+def _failed(frame: pd.DataFrame) -> Section | None:
+    """Skipped and failed cells with the first line of their reason."""
+    bad = frame[frame[c.STATUS] != c.OK]
+    if bad.empty:
+        return None
+    bullets = []
+    for r in bad.itertuples():
+        reason = str(r.error).splitlines()[0] if isinstance(r.error, str) and r.error \
+            else "(no reason recorded)"
+        bullets.append(f"`{r.cell_id}` — {r.status}: {reason}")
+    return Section("Skipped and failed cells", ["Not counted in any number above."], bullets)
+
+
+CAPTIONS = {
+    "transfer_vs_budget": "Transfer vs budget (log scale), one panel per attack plus the worst "
+                          "case; shaded bands are 95% bootstrap CIs. 0 = a student trained "
+                          "without teacher data, 1 = the teacher.",
+    "transfer_vs_cost": "Transfer vs dollars spent (or tokens when every cost is $0), one "
+                        "panel per attack; bars are 95% CIs.",
+    "resistance_vs_utility": "Resistance at the largest budget vs utility, with 95% CIs. "
+                             "Filled markers are on the Pareto front (no other profile has both "
+                             "higher utility and higher resistance); profiles left of the "
+                             "dotted line are not ranked.",
+    "detection_timeline": "Detection timeline: transfer vs attacker queries, one panel per "
+                          "attack. A vertical line marks the query at which the defense first "
+                          "flagged the attacker; a star marks the transfer of a student "
+                          "trained only on what was harvested before the flag.",
+}
+"""The caption of each plot, by file stem."""
+
+
+def _figures(paths: Sequence[Path]) -> list[Figure]:
+    """The written PNGs (with their SVGs) as captioned figures."""
+    out = []
+    for png in (p for p in paths if p.suffix == ".png"):
+        base = next((k for k in CAPTIONS if png.stem.startswith(k)), "")
+        caption = CAPTIONS.get(base, png.stem)
+        suffix = png.stem[len(base):].lstrip("-")
+        if suffix:
+            caption = f"({suffix}) {caption}"
+        svg = png.with_suffix(".svg")
+        out.append(Figure(png, caption, svg if svg in paths else None))
+    return out
+
+
+def report_sections(analysis: Analysis, figures: Sequence[Path]) -> list[Section]:
+    """The leaderboard report: provenance, ranked and unranked profiles, per-task table,
+    detection, plots (the files in ``figures``), every cell, failed cells."""
+    frame, table, task_table = analysis.cells, analysis.table, analysis.task_table
+    utility_threshold, compared_tasks = analysis.utility_threshold, analysis.compared_tasks
+    sections = [_header(frame, utility_threshold)]
+    measured = c.UTILITY in table and table[c.UTILITY].notna().any()
+    ranked, unranked = table[table[c.RANKED]], table[~table[c.RANKED]]
+    scope: list[str] = []
+    if set(compared_tasks) != set(frame[c.TASK]):
+        scope = [f"Profiles are compared on the task(s) every profile was measured on: "
+                 f"{', '.join(compared_tasks)}. The other tasks are in *Profiles by task*."]
+    if measured:
+        title = f"Ranked profiles (utility ≥ {utility_threshold:.2f})"
+        intro = list(scope)
+    else:
+        title = "Profiles"
+        intro = ["Utility was not measured for any profile, so the ranking is by resistance "
+                 "alone: a defense that wrecks the service for legitimate users could rank "
+                 "first. Measure benign traffic to gate the ranking.", *scope]
+    if not ranked.empty:
+        sections.append(Section(title, intro, table=profile_table(ranked, [c.PROFILE], True)))
+    if not unranked.empty:
+        sections.append(Section(
+            f"Not ranked: utility below {utility_threshold:.2f} or not measured",
+            ["These profiles keep less than the threshold of the teacher's quality for "
+             "legitimate users (or were not measured on benign traffic); their resistance is "
+             "shown but not ranked."],
+            table=profile_table(unranked, [c.PROFILE], ranked.empty)))
+    if task_table is not None:
+        sections.append(Section("Profiles by task", [
+            "The same figures per task family; ranks are within each task's table."],
+            table=profile_table(task_table, [c.PROFILE, c.TASK], False)))
+    detection = _detection_table(analysis.detection)
+    if detection is not None:
+        sections.append(Section("Detection and attribution", [
+            "Per profile and attack at its largest budget (means over seeds). *Transfer at "
+            "flag*: a student trained only on what was harvested before the first flag. The "
+            "watermark z on the student's outputs is next to the z of a clean control "
+            "student: only the difference is evidence."], table=detection))
+    figs = _figures(figures)
+    if figs:
+        sections.append(Section("Plots", figures=figs))
+    sections.append(Section("Cells", table=_cells_table(frame)))
+    failed = _failed(frame)
+    if failed is not None:
+        sections.append(failed)
+    return sections
