@@ -85,6 +85,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     for reg in regs.values():
         for entry in reg.entries():
             print(f"{entry.name:20s} {entry.description}")
+            for line in entry.params_help():  # one indented line per parameter
+                print(line)
     return EXIT_OK
 
 

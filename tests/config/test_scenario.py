@@ -102,3 +102,63 @@ def test_hash_ignores_layout_not_content(tmp_path: Path) -> None:
     b = load_scenario(write(tmp_path, GOOD.replace("\n", "\n\n")))
     c = load_scenario(write(tmp_path, GOOD.replace("queries: 10", "queries: 11")))
     assert scenario_hash(a) == scenario_hash(b) != scenario_hash(c)
+
+
+# -- plugin parameters: names and types per field, values by building the plugin ------------
+
+
+@pytest.mark.parametrize(("old", "new", "line"), [
+    ("rp: {name: random-pool}", "rp: {name: random-pool, params: {batchh: 5}}",
+     "attacks.rp.params.batchh: unknown parameter (random-pool takes: batch, max_tokens, "
+     "patience, temperature)"),
+    ("s: {name: tinylm}", "s: {name: tinylm, params: {d_modle: 64}}",
+     "students.s.params.d_modle: unknown parameter (tinylm takes: batch_size, d_model, "),
+    ("digits: 2,", "digitz: 2,",
+     "tasks.arith.params.digitz: unknown parameter (arithmetic takes: digits, ops, "
+     "reference_model, terms)"),
+    ("model: arith-ref}",
+     "model: arith-ref, defenses: [{name: logprob-guard, params: {hdie: true}}]}",
+     "endpoints.ref.defenses.0.params.hdie: unknown parameter (logprob-guard takes: "),
+])
+def test_misspelt_parameter_is_one_line_naming_file_and_field(
+        tmp_path: Path, old: str, new: str, line: str) -> None:
+    assert old in GOOD
+    lines = problems(tmp_path, GOOD.replace(old, new))
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"{tmp_path / 's.yaml'}: {line}")
+
+
+@pytest.mark.parametrize(("old", "new", "line"), [
+    ("rp: {name: random-pool}", "rp: {name: random-pool, params: {batch: x}}",
+     "attacks.rp.params.batch: expected an integer, got 'x'"),
+    ("s: {name: tinylm}", "s: {name: tinylm, params: {epochs: many}}",
+     "students.s.params.epochs: expected a number, got 'many'"),
+    ("digits: 2,", "digits: '2',", "tasks.arith.params.digits: expected an integer, got '2'"),
+    ("model: arith-ref}",
+     "model: arith-ref, defenses: [{name: logprob-guard, params: {hide: 1}}]}",
+     "endpoints.ref.defenses.0.params.hide: expected true or false, got 1"),
+])
+def test_mistyped_parameter_is_one_line_naming_file_and_field(
+        tmp_path: Path, old: str, new: str, line: str) -> None:
+    lines = problems(tmp_path, GOOD.replace(old, new))
+    assert lines == [f"{tmp_path / 's.yaml'}: {line}"]
+
+
+def test_parameter_problems_are_reported_with_schema_problems(tmp_path: Path) -> None:
+    text = (GOOD.replace("{queries: 10}", "{queries: 0}")
+            .replace("rp: {name: random-pool}", "rp: {name: random-pool, params: {batchh: 5}}"))
+    lines = problems(tmp_path, text)
+    assert any("budgets.0.queries" in line for line in lines)
+    assert any("attacks.rp.params.batchh: unknown parameter" in line for line in lines)
+
+
+@pytest.mark.parametrize(("old", "new", "line"), [
+    ("rp: {name: random-pool}", "rp: {name: random-pool, params: {batch: 0}}",
+     "attacks.rp.params: random-pool: batch must be at least 1"),
+    ("s: {name: tinylm}", "s: {name: tinylm, params: {d_model: 66}}",
+     "students.s.params: tinylm: d_model must be a multiple of n_heads"),
+])
+def test_bad_parameter_values_fail_at_validate(tmp_path: Path, old: str, new: str,
+                                               line: str) -> None:
+    lines = problems(tmp_path, GOOD.replace(old, new))
+    assert len(lines) == 1 and lines[0].startswith(f"{tmp_path / 's.yaml'}: {line}"), lines
