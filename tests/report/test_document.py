@@ -6,16 +6,9 @@ import base64
 import re
 from pathlib import Path
 
-from extractbench.report.document import (
-    Est,
-    Figure,
-    Section,
-    Table,
-    num,
-    render_html,
-    render_markdown,
-    usd,
-)
+from extractbench.report.document import Est, Figure, Section, Table, num, usd
+from extractbench.report.html_page import render_html
+from extractbench.report.markdown import render_markdown
 
 PNG_1PX = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from extractbench.logs.records import CellRecord, Interval, ItemScores, Provenance
+from extractbench.logs.records import CellRecord, Interval, ItemScores
 from extractbench.report.frames import (
     ResultsError,
     find_runs,
@@ -18,31 +18,17 @@ from extractbench.report.frames import (
     records_frame,
     seed_means,
 )
-
-PROVENANCE = Provenance(
-    scenario_name="unit", scenario_path="scenarios/unit.yaml", scenario_hash="f" * 64,
-    git_sha="0123456789abcdef", extractbench_version="0.1.0", package_versions={},
-    python="3.11", platform="test", torch_threads=1,
-)
+from extractbench.testing.records import cell_record, provenance
 
 
 def record(profile: str = "p", attack: str = "a", queries: int = 100, seed: int = 0,
            transfer: float | None = 0.5, run_id: str = "run-1", **fields: object
            ) -> CellRecord:
     """A synthetic ok cell (teacher 0.9, base 0.1) with transfer ± 0.1; ``fields`` override."""
-    values: dict[str, object] = dict(
-        run_id=run_id, cell_id=f"{profile}/t/{attack}/q{queries}/s/{seed}", status="ok",
-        endpoint="ref", profile=profile, model="m", task="t", attack=attack, student="s",
-        budget={"queries": queries}, budget_label=f"q{queries}", seed=seed,
-        queries=queries, input_tokens=10 * queries, output_tokens=2 * queries,
-        provenance=PROVENANCE,
-    )
-    if transfer is not None:
-        values.update(
-            teacher_score=0.9, base_score=0.1, student_score=0.1 + 0.8 * transfer,
-            transfer=Interval(value=transfer, low=transfer - 0.1, high=transfer + 0.1))
-    values.update(fields)
-    return CellRecord.model_validate(values)
+    return cell_record(
+        profile, attack, queries, transfer, seed=seed, run_id=run_id, teacher=0.9, base=0.1,
+        half_width=0.1, tokens_per_query=(10, 2),
+        provenance=provenance(scenario_hash="f" * 64, git_sha="0123456789abcdef"), **fields)
 
 
 def write_run(root: Path, name: str, records: list[CellRecord], tail: str = "") -> Path:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from extractbench.logs.records import CellRecord, Interval, ItemScores, Provenance
+from extractbench.logs.records import CellRecord, Interval
 from extractbench.report.frames import records_frame
 from extractbench.report.leaderboard import (
     common_tasks,
@@ -20,34 +20,8 @@ from extractbench.report.leaderboard import (
     rank_labels,
     write_leaderboard,
 )
-from extractbench.stats import bootstrap_transfer
-
-PROVENANCE = Provenance(
-    scenario_name="unit", scenario_path="scenarios/unit.yaml", scenario_hash="e" * 64,
-    git_sha="fedcba9876543210", extractbench_version="0.1.0", package_versions={},
-    python="3.11", platform="test", torch_threads=1,
-)
-
-
-def cell(profile: str, attack: str, queries: int, transfer: float | None, *, task: str = "t",
-         seed: int = 0, half_width: float = 0.05, cost: float = 0.0,
-         budget: dict[str, float] | None = None, **fields: object) -> CellRecord:
-    """A synthetic cell; teacher 0.8, base 0.2, student set so the transfer is as given."""
-    values: dict[str, object] = dict(
-        run_id="run-x", cell_id=f"{profile}/{task}/{attack}/q{queries}/s/{seed}", status="ok",
-        endpoint="ref", profile=profile, model="m", task=task, attack=attack, student="s",
-        budget=budget or {"queries": queries}, budget_label=f"q{queries}", seed=seed,
-        queries=queries, input_tokens=20 * queries, output_tokens=5 * queries, cost_usd=cost,
-        wall_s=1.5, provenance=PROVENANCE,
-    )
-    if transfer is not None:
-        values.update(
-            teacher_score=0.8, base_score=0.2, student_score=0.2 + 0.6 * transfer,
-            fidelity=0.7,
-            transfer=Interval(value=transfer, low=transfer - half_width,
-                              high=transfer + half_width))
-    values.update(fields)
-    return CellRecord.model_validate(values)
+from extractbench.testing.records import cell_record as cell
+from extractbench.testing.records import scored_record as scored
 
 
 def table(records: list[CellRecord], **kwargs: object) -> pd.DataFrame:
@@ -223,21 +197,6 @@ def test_write_leaderboard_outputs(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------- utility gate, CIs, defense
-
-
-def scored(profile: str, attack: str, queries: int, transfer: float, *, n: int = 100,
-           seed: int = 0, task: str = "t", **fields: object) -> CellRecord:
-    """A cell with per-item scores: teacher always right, base always wrong, the student right
-    on the first ``transfer * n`` items (so the transfer is exactly that, with a real CI)."""
-    right = round(transfer * n)
-    items = ItemScores(teacher=[1.0] * n, base=[0.0] * n,
-                       student=[1.0] * right + [0.0] * (n - right), fidelity=[1.0] * n)
-    interval = bootstrap_transfer(items.teacher, items.base, items.student, n_boot=200,
-                                  seed=seed)
-    record = cell(profile, attack, queries, None, task=task, seed=seed, **fields)
-    return record.model_copy(update=dict(
-        n_heldout=n, teacher_score=1.0, base_score=0.0, student_score=right / n,
-        transfer=interval, items=items, fidelity=1.0))
 
 
 def test_utility_gate_ranks_only_profiles_that_keep_the_service_useful() -> None:

@@ -7,9 +7,9 @@ from pathlib import Path
 import matplotlib as mpl
 import pandas as pd
 
-from extractbench.logs.records import CellRecord, Interval, Provenance
-from extractbench.report import plots
+from extractbench.logs.records import CellRecord, Interval
 from extractbench.report.frames import records_frame, seed_means
+from extractbench.report.plot_style import series_styles
 from extractbench.report.plots import (
     pareto_front,
     plot_detection_timeline,
@@ -18,26 +18,16 @@ from extractbench.report.plots import (
     plot_transfer_vs_cost,
     set_style,
 )
+from extractbench.testing.records import cell_record
 
-PROVENANCE = Provenance(
-    scenario_name="unit", scenario_path="scenarios/unit.yaml", scenario_hash="d" * 64,
-    git_sha="unknown", extractbench_version="0.1.0", package_versions={}, python="3.11",
-    platform="test", torch_threads=1,
-)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def cell(profile: str, task: str, attack: str, queries: int, transfer: float,
          cost: float = 0.0, budget: dict[str, float] | None = None) -> CellRecord:
-    return CellRecord(
-        run_id="r", cell_id=f"{profile}/{task}/{attack}/q{queries}/s/0", status="ok",
-        endpoint="ref", profile=profile, model="m", task=task, attack=attack, student="s",
-        budget=budget or {"queries": queries}, budget_label=f"q{queries}", seed=0,
-        teacher_score=0.9, base_score=0.1, student_score=0.1 + 0.8 * transfer,
-        transfer=Interval(value=transfer, low=transfer - 0.08, high=transfer + 0.08),
-        queries=queries, input_tokens=30 * queries, output_tokens=4 * queries, cost_usd=cost,
-        provenance=PROVENANCE,
-    )
+    return cell_record(profile, attack, queries, transfer, task=task, teacher=0.9, base=0.1,
+                       half_width=0.08, cost=cost, budget=budget, tokens_per_query=(30, 4),
+                       run_id="r")
 
 
 def grid(tasks: tuple[str, ...] = ("arith",), attacks: tuple[str, ...] = ("random",),
@@ -149,7 +139,7 @@ def test_a_profile_keeps_its_style_across_figures() -> None:
     curves = seed_means(records_frame(grid()))
     series = curves.assign(series=curves["profile"])
     order = ["guarded", "open"]
-    full = plots._series_styles(series, order)
-    only_open = plots._series_styles(series[series["profile"] == "open"], order)
+    full = series_styles(series, order)
+    only_open = series_styles(series[series["profile"] == "open"], order)
     assert only_open["open"][1:] == full["open"][1:]  # colour, marker, line style
     assert full["open"][1] != full["guarded"][1]
