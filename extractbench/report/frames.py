@@ -64,8 +64,9 @@ def _flatten(record: CellRecord) -> dict[str, object]:
         else:
             row[name] = _scalar(value)
     row[c.DEFENSES] = "+".join(record.defenses)
-    for kind in ("queries", "tokens", "usd"):
-        row[f"budget_{kind}"] = record.budget.get(kind, math.nan)
+    for kind, column in (("queries", c.BUDGET_QUERIES), ("tokens", c.BUDGET_TOKENS),
+                         ("usd", c.BUDGET_USD)):
+        row[column] = record.budget.get(kind, math.nan)
     row[c.TOKENS] = record.input_tokens + record.output_tokens
     provenance = record.provenance.model_dump()
     row.update({name: provenance[name] for name in c.PROVENANCE_COLUMNS})

@@ -84,10 +84,10 @@ def series_label(frame: pd.DataFrame, several_students: bool) -> pd.Series:
 class Style(NamedTuple):
     """How one series is drawn."""
 
-    order: int
-    colour: str
-    marker: str
-    linestyle: str
+    order: int  # position in the legend
+    colour: str  # the profile's colour
+    marker: str  # the profile's marker
+    linestyle: str  # the profile's (or with several students, the student's) line style
 
 
 def profile_index(profiles: Sequence[str], order: Sequence[str] | None) -> dict[str, int]:

@@ -56,8 +56,8 @@ def plot_resistance_vs_utility(table: pd.DataFrame, path_stem: Path,
     profiles = [str(p) for p in table[c.PROFILE]]
     index = profile_index(profiles, order)
     front = pareto_front(u, r)
-    u_lo, u_hi = _column(table, "utility_low"), _column(table, "utility_high")
-    r_lo, r_hi = _column(table, "resistance_low"), _column(table, "resistance_high")
+    u_lo, u_hi = _column(table, c.low(c.UTILITY)), _column(table, c.high(c.UTILITY))
+    r_lo, r_hi = _column(table, c.low(c.RESISTANCE)), _column(table, c.high(c.RESISTANCE))
     with style():
         fig = Figure(figsize=(6.4, 5.0), layout="constrained")
         ax = fig.subplots()
