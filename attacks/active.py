@@ -37,18 +37,19 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from pydantic import Field
 
-from extractbench.reference.generation import generate
-from extractbench.reference.lm import LMConfig, TinyLM
-from extractbench.reference.training import Example, TrainConfig, train
+from extractbench.reference.config import LMConfig
 from extractbench.registry import PluginParams
 from extractbench.types import SamplingParams
 
 from .base import ATTACKS, AttackContext, Tracker, mean_bytes, queries_left
+
+if TYPE_CHECKING:  # torch loads when the attack runs, not when it is listed or validated
+    from extractbench.reference.lm import TinyLM
+    from extractbench.reference.training import Example
 
 _WORD = re.compile(r"\w+")
 
@@ -75,6 +76,8 @@ def ranks(values: list[float]) -> list[float]:
 def uncertainty(model: TinyLM, prompts: list[str], max_tokens: int) -> list[float]:
     """Mean negative log-probability of the model's greedy answer per prompt (an empty answer
     counts as the most uncertain)."""
+    from extractbench.reference.generation import generate
+
     params = SamplingParams(max_tokens=max_tokens, temperature=0.0, top_logprobs=0)
     out: list[float] = []
     for s in range(0, len(prompts), 256):
@@ -127,6 +130,8 @@ class Active:
         self.patience = patience
 
     async def run(self, ctx: AttackContext) -> str:
+        from extractbench.reference.training import Example
+
         unsent = ctx.sendable(ctx.pool)
         ctx.rng.shuffle(unsent)
         max_tokens = self.max_tokens or ctx.max_tokens
@@ -167,6 +172,11 @@ class Active:
     def _select(self, ctx: AttackContext, harvest: list[Example], unsent: list[str],
                 seen: Counter[str], n: int, max_tokens: int, r: int) -> list[str]:
         """Train the probe on the harvest and pick ``n`` prompts among candidates."""
+        import torch
+
+        from extractbench.reference.lm import TinyLM
+        from extractbench.reference.training import TrainConfig, train
+
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:

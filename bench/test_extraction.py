@@ -1,7 +1,8 @@
 """`pytest bench/`: every cell of the scenario (default scenarios/ci.yaml) as one test.
 
 The extractbench pytest plugin parametrises ``extractbench_cell``; see README "CI and
-pytest-benchmark" for --scenario, --run-live and the benchmark comparison flags.
+pytest-benchmark" for --extractbench-scenario, --extractbench-run-live and the benchmark
+comparison flags.
 """
 
 

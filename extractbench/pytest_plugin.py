@@ -6,11 +6,15 @@ fixture is run once per cell of the chosen scenario(s)::
     def test_cell(extractbench_cell, benchmark):
         extractbench_cell.run(benchmark)
 
-Options: ``--scenario PATH`` (repeatable; default: the ini value ``extractbench_scenario``),
-``--results-dir DIR`` (default ``results``), ``--run-live`` (allow calls to remote vendor
-endpoints; without it their cells skip). Each cell is timed with pytest-benchmark
-(``benchmark.pedantic``, one round) with its metrics in ``extra_info``; the scenario's gates
-are asserted; the leaderboard is written at the end of the session.
+Options, all prefixed like pytest-benchmark's so they cannot clash with a project's own:
+``--extractbench-scenario PATH`` (repeatable; default: the ini value ``extractbench_scenario``),
+``--extractbench-results-dir DIR`` (default ``results``), ``--extractbench-run-live`` (allow
+calls to remote vendor endpoints; without it their cells skip). Each cell is timed with
+pytest-benchmark (``benchmark.pedantic``, one round) with its metrics in ``extra_info``; the
+scenario's gates are asserted; the leaderboard is written at the end of the session.
+
+The plugin is inert in a session that asks for no ``extractbench_cell``: it loads no scenario,
+imports nothing heavy and writes nothing.
 """
 
 from __future__ import annotations
@@ -22,18 +26,22 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from extractbench.config.plan import Cell
     from extractbench.config.scenario import Scenario
     from extractbench.logs.records import CellRecord
-    from extractbench.run.runner import Cell, Runner
+    from extractbench.measure.runner import Runner
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("extractbench", "extraction benchmark scenarios")
-    group.addoption("--scenario", action="append", default=None, metavar="PATH",
+    group.addoption("--extractbench-scenario", action="append", default=None, metavar="PATH",
+                    dest="extractbench_scenario",
                     help="scenario YAML to run (repeatable; default: ini extractbench_scenario)")
-    group.addoption("--results-dir", default="results", metavar="DIR",
+    group.addoption("--extractbench-results-dir", default="results", metavar="DIR",
+                    dest="extractbench_results_dir",
                     help="where runs and the leaderboard are written (default: results)")
-    group.addoption("--run-live", action="store_true", default=False,
+    group.addoption("--extractbench-run-live", action="store_true", default=False,
+                    dest="extractbench_run_live",
                     help="allow cells against remote (vendor) endpoints; they cost money")
     parser.addini("extractbench_scenario", "default scenario file(s) for extractbench cells",
                   type="args", default=[])
@@ -53,7 +61,7 @@ class _State:
         self.runs: dict[Path, _ScenarioRun] = {}
 
     def scenario_paths(self) -> list[Path]:
-        opt = self.config.getoption("--scenario")
+        opt = self.config.getoption("extractbench_scenario")
         if opt:
             return [Path(p) for p in opt]
         return [self.config.rootpath / p for p in self.config.getini("extractbench_scenario")]
@@ -70,14 +78,14 @@ class _State:
 
     def runner(self, run: _ScenarioRun) -> Runner:
         from extractbench.config.costs import SpendError, check_spend
-        from extractbench.run.runner import RunError, Runner
+        from extractbench.measure.runner import RunError, Runner
 
         if run.runner is None:
             try:
                 check_spend(run.scenario)
             except SpendError as exc:
                 raise pytest.UsageError(str(exc)) from None
-            results = Path(self.config.getoption("--results-dir"))
+            results = Path(self.config.getoption("extractbench_results_dir"))
             runner = Runner(run.scenario, run.path, results)
             try:
                 runner.__enter__()
@@ -95,7 +103,7 @@ class _State:
                 run.runner.__exit__(None, None, None)
                 records.extend(run.records or [])
         if records:
-            out = Path(self.config.getoption("--results-dir"))
+            out = Path(self.config.getoption("extractbench_results_dir"))
             paths = write_leaderboard(records, out)
             tr = self.config.pluginmanager.get_plugin("terminalreporter")
             if tr is not None:
@@ -122,7 +130,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     params = []
     for path in state.scenario_paths():
         run = state.load(path)
-        from extractbench.run.runner import grid
+        from extractbench.config.plan import grid
 
         cells = grid(run.scenario)
         multi = len(state.scenario_paths()) > 1
@@ -130,8 +138,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             cid = f"{run.scenario.name}:{cell.id}" if multi else cell.id
             params.append(pytest.param((path, cell), id=cid))
     if not params:
-        raise pytest.UsageError("extractbench: no scenario given (--scenario PATH or ini "
-                                "extractbench_scenario)")
+        raise pytest.UsageError("extractbench: no scenario given (--extractbench-scenario PATH "
+                                "or ini extractbench_scenario)")
     metafunc.parametrize("extractbench_cell", params, indirect=True)
 
 
@@ -147,14 +155,14 @@ class CellHandle:
 
         run = self._state.load(self.path)
         ep = run.scenario.endpoints[self.cell.endpoint]
-        if isinstance(ep, RemoteEndpoint) and not self._state.config.getoption("--run-live"):
+        live_ok = self._state.config.getoption("extractbench_run_live")
+        if isinstance(ep, RemoteEndpoint) and not live_ok:
             pytest.skip(f"endpoint {self.cell.endpoint!r} is a live vendor call "
-                        f"(pass --run-live and set {ep.api_key_env})")
+                        f"(pass --extractbench-run-live and set {ep.api_key_env})")
         runner = self._state.runner(run)
         record: CellRecord = benchmark.pedantic(runner.run_cell, args=(self.cell,), rounds=1,
                                                 iterations=1, warmup_rounds=0)
-        with (runner.run_dir / "records.jsonl").open("a", encoding="utf-8") as f:
-            f.write(record.model_dump_json() + "\n")
+        runner.recorder.append(record)
         assert run.records is not None
         run.records.append(record)
         benchmark.extra_info.update(_extra_info(record))

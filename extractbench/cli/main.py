@@ -36,7 +36,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             print(f"{file}: endpoints.{name}.api_key_env: environment variable {var} is not set "
                   f"(export {var}=... to run this endpoint; its cells will be skipped)",
                   file=sys.stderr)
-        from extractbench.run.runner import grid
+        from extractbench.config.plan import grid
 
         n = len(grid(sc))
         print(f"{file}: ok ({n} cells)")
@@ -92,7 +92,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from extractbench.config.scenario import ScenarioError, load_scenario
-    from extractbench.run.runner import RunError, run_scenario
+    from extractbench.measure.runner import RunError, run_scenario
 
     try:
         sc = load_scenario(args.scenario)
@@ -144,7 +144,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     try:
         records = load_records(runs)
-    except ResultsError as exc:
+    except (ResultsError, FileNotFoundError) as exc:
         _err(str(exc))
         return EXIT_BAD_INPUT
     out = Path(args.out or args.results)

@@ -20,11 +20,12 @@ from typing import Any
 import httpx
 
 from extractbench.endpoints.clients import scrub
+from extractbench.errors import ExtractbenchError
 
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
 
 
-class ProxyError(Exception):
+class ProxyError(ExtractbenchError):
     """A bad ``proxy`` argument or an upstream that cannot be used; one line."""
 
 
@@ -119,10 +120,12 @@ def check_upstream(base_url: str, api: str, upstream_key: str, key_env: str,
                    timeout_s: float = 15.0) -> None:
     """Probe ``GET models`` once: unreachable, or a refused key, is a :class:`ProxyError`.
     Any other answer (even a 404: not every server lists models) counts as reachable."""
+    from extractbench.serving.upstream import ANTHROPIC_VERSION
+
     base = base_url.rstrip("/")
     url = f"{base}/models" if api == "openai" else f"{base}/v1/models"
     headers = ({"authorization": f"Bearer {upstream_key}"} if api == "openai"
-               else {"x-api-key": upstream_key, "anthropic-version": "2023-06-01"})
+               else {"x-api-key": upstream_key, "anthropic-version": ANTHROPIC_VERSION})
     try:
         resp = httpx.get(url, headers=headers, timeout=timeout_s)
     except httpx.HTTPError as exc:

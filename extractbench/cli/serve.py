@@ -8,9 +8,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from extractbench.config.scenario import DefenseSpec
+from extractbench.errors import ExtractbenchError
 
 
-class ServeError(Exception):
+class ServeError(ExtractbenchError):
     """A bad ``serve`` argument; the message is one line."""
 
 

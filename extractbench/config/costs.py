@@ -35,7 +35,7 @@ from extractbench.config.scenario import ReferenceEndpoint, Scenario
 from extractbench.errors import ExtractbenchError
 
 if TYPE_CHECKING:
-    from extractbench.run.runner import Cell
+    from extractbench.config.plan import Cell
     from extractbench.tasks import Task
 
 __all__ = [
@@ -119,7 +119,7 @@ def estimate_cost(scenario: Scenario, cells: Sequence[Cell] | None = None) -> Co
     Pass the cells that will actually run (e.g. after ``--only``, or without endpoints whose
     API key is missing) for a tighter bound. See the module docstring for the formula.
     """
-    from extractbench.run.runner import grid
+    from extractbench.config.plan import grid
     from extractbench.tasks import TASKS
 
     chosen = list(grid(scenario) if cells is None else cells)

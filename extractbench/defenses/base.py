@@ -15,8 +15,8 @@ A :class:`Defense` may act at three points of a request (DESIGN.md, "Defense sta
 
 A :class:`DefenseStack` runs its defenses in order; an empty stack is the undefended profile.
 Detection events go to an :class:`AuditLog` that the benchmark reads
-(:mod:`extractbench.run.detection`). ``DefenseStack.reset`` forgets every per-key state between
-benchmark cells.
+(:mod:`extractbench.measure.defended`). ``DefenseStack.reset`` forgets every per-key state
+between benchmark cells.
 """
 
 from __future__ import annotations

@@ -11,12 +11,14 @@ text. Not registered in ``DEFENSES``: it is for tests of defenses that act on an
 from __future__ import annotations
 
 from collections.abc import Callable
-
-import torch
+from typing import TYPE_CHECKING
 
 from extractbench.defenses.base import Defense, RequestContext
 from extractbench.reference import tokenizer
 from extractbench.types import LogitsProcessor
+
+if TYPE_CHECKING:
+    import torch
 
 
 class Scripted(Defense):

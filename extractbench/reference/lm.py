@@ -7,7 +7,7 @@ Weights are stored as safetensors with the config in the file's metadata.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -16,19 +16,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from extractbench.reference import tokenizer
-
-
-@dataclass(frozen=True)
-class LMConfig:
-    """Shape of a :class:`TinyLM`."""
-
-    vocab_size: int = tokenizer.VOCAB_SIZE
-    d_model: int = 128
-    n_layers: int = 3
-    n_heads: int = 4
-    d_ff: int = 512
-    max_len: int = 160
-    max_prompt: int = 96
+from extractbench.reference.config import LMConfig as LMConfig  # re-exported
 
 
 class Block(nn.Module):

@@ -28,10 +28,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from statistics import NormalDist
-
-import torch
+from typing import TYPE_CHECKING
 
 from extractbench.reference import tokenizer
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["GreenList", "WatermarkTest", "detect", "green_matrix"]
 
@@ -39,6 +41,8 @@ __all__ = ["GreenList", "WatermarkTest", "detect", "green_matrix"]
 @lru_cache(maxsize=16)
 def green_matrix(key: int, gamma: float, vocab_size: int = tokenizer.VOCAB_SIZE) -> torch.Tensor:
     """``(vocab, vocab)`` booleans: row ``prev`` marks the green tokens after token ``prev``."""
+    import torch
+
     if not 0.0 < gamma < 1.0:
         raise ValueError(f"watermark: gamma must be in (0, 1), got {gamma}")
     n_green = max(1, min(vocab_size - 1, round(gamma * vocab_size)))

@@ -29,7 +29,6 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import torch
 from pydantic import Field
 
 from extractbench.registry import PluginParams
@@ -92,11 +91,19 @@ class HFSFTStudent:
         self.target_modules = target_modules
         self.lr, self.epochs, self.batch_size = lr, epochs, batch_size
         self.min_steps, self.max_steps, self.max_length = min_steps, max_steps, max_length
-        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" \
-            else device
+        self._device = device
         self.chat_template = chat_template
         self.model: Any = None
         self.tok: Any = None
+
+    @property
+    def device(self) -> str:
+        """The torch device (``auto`` resolves to CUDA when available, when first needed)."""
+        if self._device == "auto":
+            import torch
+
+            self._device = "cuda" if torch.cuda.is_available() else "cpu"
+        return self._device
 
     def steps_for(self, n: int) -> int:
         if n == 0:
@@ -154,6 +161,8 @@ class HFSFTStudent:
     def _train(self, pairs: list[TrainPair], steps: int, seed: int) -> list[float]:
         import random
 
+        import torch
+
         transformers, peft = _require()
         targets: Any = self.target_modules
         conv1d = transformers.pytorch_utils.Conv1D  # GPT-2-style layers store weights transposed
@@ -195,10 +204,15 @@ class HFSFTStudent:
             losses.append(float(out.loss.detach()))
         return losses
 
-    @torch.no_grad()
     def predict(self, prompts: list[str], max_tokens: int) -> list[str]:
+        import torch
+
         if self.model is None:
             raise RuntimeError("hf-sft: fit() before predict()")
+        with torch.no_grad():
+            return self._predict(prompts, max_tokens)
+
+    def _predict(self, prompts: list[str], max_tokens: int) -> list[str]:
         self.tok.padding_side = "left"
         out: list[str] = []
         for s in range(0, len(prompts), 32):

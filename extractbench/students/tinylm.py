@@ -19,17 +19,18 @@ What it learns from:
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from pydantic import Field
 
 from extractbench.reference import tokenizer
-from extractbench.reference.generation import greedy
-from extractbench.reference.lm import LMConfig, TinyLM
-from extractbench.reference.training import Example, SoftLabels, TrainConfig, train
+from extractbench.reference.config import LMConfig
 from extractbench.registry import PluginParams
 from extractbench.students.base import STUDENTS, FitReport, TrainPair
+
+if TYPE_CHECKING:  # torch loads when a student trains, not when it is listed or validated
+    from extractbench.reference.lm import TinyLM
+    from extractbench.reference.training import SoftLabels
 
 MAX_LEN_CAP = 512  # longest sequence (prompt + response) the student grows to for reasoning
 
@@ -110,6 +111,11 @@ class TinyLMStudent:
         return LMConfig(**{**self.cfg.__dict__, "max_len": min(MAX_LEN_CAP, need)})
 
     def fit(self, pairs: list[TrainPair], seed: int) -> FitReport:
+        import torch
+
+        from extractbench.reference.lm import TinyLM
+        from extractbench.reference.training import Example, TrainConfig, train
+
         t0 = time.time()
         torch.manual_seed(seed)
         self.model = TinyLM(self._config_for(pairs))
@@ -134,6 +140,8 @@ class TinyLMStudent:
     def predict(self, prompts: list[str], max_tokens: int) -> list[str]:
         if self.model is None:
             raise RuntimeError("tinylm: fit() before predict()")
+        from extractbench.reference.generation import greedy
+
         return greedy(self.model, prompts, max(max_tokens, self._room))
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from extractbench.config.gates import GateBook
 from extractbench.config.scenario import ScenarioError, load_scenario
 from extractbench.logs.records import CellRecord, Interval, Provenance
-from extractbench.run.runner import Runner
 
 SCENARIO = """
 version: 1
@@ -45,10 +45,10 @@ def record(student: str, transfer: float, budget: str = "q100", seed: int = 0) -
         transfer=Interval(value=transfer, low=transfer, high=transfer)))
 
 
-def runner(tmp_path: Path, text: str = SCENARIO) -> Runner:
+def runner(tmp_path: Path, text: str = SCENARIO) -> GateBook:
     path = tmp_path / "gates.yaml"
     path.write_text(text)
-    return Runner(load_scenario(path), path, tmp_path / "results", run_id="r")
+    return GateBook(load_scenario(path).gates)
 
 
 @pytest.mark.parametrize("floor_first", [True, False], ids=["floor-first", "floor-last"])
@@ -57,18 +57,18 @@ def test_beats_gate_fails_a_student_at_or_below_the_floor(tmp_path: Path,
     r = runner(tmp_path)
     order = [record("lookup", 0.79), record("tiny", 0.41)]
     failures = [f for rec in (order if floor_first else order[::-1])
-                for f in r.check_gates(rec)]
+                for f in r.check(rec)]
     assert failures == ["ref/kb/rp/q100/tiny/s0: transfer 0.410 does not beat lookup (0.790)"]
 
 
 def test_beats_gate_passes_above_the_floor_and_ignores_other_cells(tmp_path: Path) -> None:
     r = runner(tmp_path)
-    assert r.check_gates(record("tiny", 0.95)) == []
-    assert r.check_gates(record("lookup", 0.79)) == []
+    assert r.check(record("tiny", 0.95)) == []
+    assert r.check(record("lookup", 0.79)) == []
     # q30 is outside `where`, and a different seed is a different pair
-    assert r.check_gates(record("lookup", 0.5, budget="q30")) == []
-    assert r.check_gates(record("tiny", 0.1, budget="q30")) == []
-    assert r.check_gates(record("tiny", 0.2, seed=1)) == []  # its floor has not run
+    assert r.check(record("lookup", 0.5, budget="q30")) == []
+    assert r.check(record("tiny", 0.1, budget="q30")) == []
+    assert r.check(record("tiny", 0.2, seed=1)) == []  # its floor has not run
 
 
 def test_beats_gate_names_an_unknown_student(tmp_path: Path) -> None:
@@ -83,6 +83,6 @@ def test_beats_gate_names_an_unknown_student(tmp_path: Path) -> None:
 
 def test_beats_gate_with_min_holds_the_learned_student_to_both(tmp_path: Path) -> None:
     r = runner(tmp_path, SCENARIO.replace("beats: lookup,", "beats: lookup, min: 0.5,"))
-    assert r.check_gates(record("lookup", 0.2)) == []  # the floor is not held to min
-    assert r.check_gates(record("tiny", 0.4)) == [
+    assert r.check(record("lookup", 0.2)) == []  # the floor is not held to min
+    assert r.check(record("tiny", 0.4)) == [
         "ref/kb/rp/q100/tiny/s0: transfer 0.400 < min 0.5"]

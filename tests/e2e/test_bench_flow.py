@@ -64,9 +64,9 @@ def _preload() -> None:
     import openai  # noqa: F401
     import uvicorn  # noqa: F401
 
+    import extractbench.measure.runner
     import extractbench.report.leaderboard
     import extractbench.report.plots
-    import extractbench.run.runner
     import extractbench.serving  # noqa: F401
     from extractbench.attacks import ATTACKS
     from extractbench.defenses import DEFENSES
@@ -85,7 +85,8 @@ def _setup(pytester: pytest.Pytester) -> None:
 
 
 def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return pytester.runpytest("--scenario", "flow.yaml", "--results-dir", "results",
+    return pytester.runpytest("--extractbench-scenario", "flow.yaml",
+                              "--extractbench-results-dir", "results",
                               "-p", "no:cacheprovider", *args)
 
 
@@ -137,13 +138,13 @@ def test_vendor_cells_skip_with_one_line_each(pytester: pytest.Pytester,
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     shutil.copy(ROOT / "scenarios" / "vendors.yaml", pytester.path / "vendors.yaml")
     pytester.makepyfile(test_bench=BENCH)
-    args = ("--scenario", "vendors.yaml", "--results-dir", "results", "-p", "no:cacheprovider",
-            "-rs")
+    args = ("--extractbench-scenario", "vendors.yaml", "--extractbench-results-dir", "results",
+            "-p", "no:cacheprovider", "-rs")
     offline = pytester.runpytest(*args)
     offline.assert_outcomes(skipped=15)
     offline.stdout.fnmatch_lines(["SKIPPED *openai-small* is a live vendor call (pass "
-                                  "--run-live and set OPENAI_API_KEY)"])
-    live = pytester.runpytest(*args, "--run-live")
+                                  "--extractbench-run-live and set OPENAI_API_KEY)"])
+    live = pytester.runpytest(*args, "--extractbench-run-live")
     live.assert_outcomes(skipped=15)
     live.stdout.fnmatch_lines(["SKIPPED *environment variable ANTHROPIC_API_KEY is not set*"])
     board = (pytester.path / "results" / "leaderboard.md").read_text()

@@ -255,3 +255,101 @@ def test_cli_starts_a_working_proxy(upstream: RunningServer, tmp_path: Path,
         assert r.choices[0].message.content == "85"
     finally:
         server.stop()
+
+
+BAD_CHAT: list[object] = [
+    {"model": "tiny", "messages": MSG, "temperature": 3},
+    {"model": "tiny", "messages": MSG, "n": 9},
+    {"model": "tiny", "messages": MSG, "top_logprobs": 2},
+    {"model": "tiny", "messages": MSG, "logprobs": True, "top_logprobs": 21},
+    {"model": "tiny", "messages": MSG, "logit_bias": {"5": 101}},
+    {"model": "tiny", "messages": MSG, "stop": ["a", "b", "c", "d", "e"]},
+    {"model": "tiny", "messages": MSG, "stop": [1]},
+    {"model": "tiny", "messages": MSG, "max_tokens": 0},
+    {"model": "tiny", "messages": MSG, "stream_options": "yes"},
+    {"model": "tiny", "messages": [{"content": "no role"}]},
+    {"model": "tiny", "messages": [{"role": "system", "content": "x"}]},
+    {"model": "tiny", "messages": []},
+    {"messages": MSG},
+    [1],
+]
+BAD_MESSAGES: list[object] = [
+    {"model": "tiny", "max_tokens": 10, "messages": MSG, "temperature": 1.5},
+    {"model": "tiny", "messages": MSG},
+    {"model": "tiny", "max_tokens": 0, "messages": MSG},
+    {"model": "tiny", "max_tokens": 10, "messages": [{"role": "system", "content": "x"}]},
+    {"model": "tiny", "max_tokens": 10, "messages": [{"role": "user", "content": [{}]}]},
+    {"model": "tiny", "max_tokens": 10, "messages": MSG, "top_k": -1},
+    {"model": "tiny", "max_tokens": 10, "messages": MSG, "stop_sequences": "x"},
+]
+
+
+def _post(url: str, key: str, body: object, anthropic_api: bool) -> tuple[int, object]:
+    import httpx
+
+    headers = {"x-api-key": key}
+    if anthropic_api:
+        headers["anthropic-version"] = "2023-06-01"
+    resp = httpx.post(url, json=body, headers=headers, timeout=30)
+    return resp.status_code, resp.json()
+
+
+@pytest.mark.parametrize("body", BAD_CHAT)
+def test_the_proxy_validates_chat_exactly_like_the_reference_server(
+        proxy: RunningServer, upstream: RunningServer, recorder: Recorder, body: object) -> None:
+    sent = len(recorder.seen)
+    direct = _post(f"{upstream.openai_base_url}/chat/completions", UPSTREAM_KEY, body, False)
+    proxied = _post(f"{proxy.openai_base_url}/chat/completions", CLIENT2, body, False)
+    assert direct[0] == 400
+    assert proxied == direct  # same status, same message, same param
+    assert len(recorder.seen) == sent  # neither reached a model
+
+
+def test_the_proxy_validates_messages_exactly_like_the_reference_server(
+        upstream: RunningServer, recorder: Recorder) -> None:
+    app = create_proxy_app(upstream.anthropic_base_url, "anthropic", UPSTREAM_KEY, None,
+                           CLIENT_KEYS)
+    sent = len(recorder.seen)
+    with RunningServer(app) as srv:
+        for body in BAD_MESSAGES:
+            direct = _post(f"{upstream.anthropic_base_url}/v1/messages", UPSTREAM_KEY, body,
+                           True)
+            proxied = _post(f"{srv.anthropic_base_url}/v1/messages", CLIENT2, body, True)
+            assert direct[0] == 400, body
+            assert proxied == direct, body
+    assert len(recorder.seen) == sent
+
+
+def test_invalid_json_is_the_same_400_at_the_proxy(proxy: RunningServer,
+                                                   upstream: RunningServer) -> None:
+    import httpx
+
+    answers = [
+        httpx.post(f"{base}/chat/completions", content=b"{not json",
+                   headers={"authorization": f"Bearer {key}"}, timeout=30)
+        for base, key in ((upstream.openai_base_url, UPSTREAM_KEY),
+                          (proxy.openai_base_url, CLIENT2))
+    ]
+    assert [a.status_code for a in answers] == [400, 400]
+    assert answers[0].json() == answers[1].json()
+    assert "not valid JSON" in answers[1].json()["error"]["message"]
+
+
+def test_logit_bias_ids_are_bounded_by_the_vocabulary_only_where_it_is_known(
+        proxy: RunningServer, upstream: RunningServer) -> None:
+    """The reference server knows its tokenizer (ids 0..259); the proxy checks the id is a
+    non-negative integer and leaves the bound to the upstream, whose vocabulary it does not
+    know (a real one has far more than 260 tokens)."""
+    from extractbench.serving.wire_openai import ChatRequest
+
+    body = {"model": "tiny", "messages": MSG, "logit_bias": {"abc": 1}}
+    direct = _post(f"{upstream.openai_base_url}/chat/completions", UPSTREAM_KEY, body, False)
+    proxied = _post(f"{proxy.openai_base_url}/chat/completions", CLIENT2, body, False)
+    for status, answer in (direct, proxied):
+        assert status == 400
+        assert answer["error"]["param"] == "logit_bias"  # type: ignore[index]
+        assert "key 'abc' is not a token id" in answer["error"]["message"]  # type: ignore[index]
+    big = {"model": "tiny", "messages": MSG, "logit_bias": {"5000": 1}}
+    assert ChatRequest.model_validate(big).logit_bias == {"5000": 1}
+    with pytest.raises(ValueError, match=r"not a token id \(0\.\.259\)"):
+        ChatRequest.model_validate(big, context={"vocab_size": 260})

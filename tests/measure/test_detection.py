@@ -28,8 +28,7 @@ from extractbench.logs.harvest import (
     ResponseRecord,
     UsageRecord,
 )
-from extractbench.reference.lm import TinyLM
-from extractbench.run.detection import (
+from extractbench.measure.detection import (
     before_flag,
     false_positive_rate,
     first_flag,
@@ -38,6 +37,7 @@ from extractbench.run.detection import (
     read_events,
     summarize,
 )
+from extractbench.reference.lm import TinyLM
 from extractbench.serving import RunningServer, ServedModel, create_app
 from extractbench.tasks import prompt_hash
 

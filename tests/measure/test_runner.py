@@ -10,8 +10,8 @@ import pytest
 
 from extractbench.config.scenario import load_scenario
 from extractbench.logs.harvest import HarvestLog, pairs
+from extractbench.measure.runner import RunError, Runner, run_scenario
 from extractbench.reference.teachers import model_path
-from extractbench.run.runner import RunError, Runner, run_scenario
 from extractbench.serving import RunningServer, ServedModel, create_app
 from extractbench.tasks import TASKS, prompt_hash
 

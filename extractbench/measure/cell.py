@@ -1,0 +1,152 @@
+"""One cell's measurement: campaign → hygiene check → student → scores → record.
+
+:func:`run_cell` never raises for a broken cell: the record says ``status="error"`` with one
+line for the user, and the full traceback goes to the run's log (``run.log``). A
+:class:`~extractbench.measure.fleet.RunError` (the run itself cannot go on) is raised.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from extractbench.attacks.base import train_pairs
+from extractbench.config.plan import Cell
+from extractbench.config.scenario import ReferenceEndpoint, Scenario
+from extractbench.logs.harvest import HarvestLog, pairs
+from extractbench.logs.provenance import provenance
+from extractbench.logs.records import CellRecord, ItemScores
+from extractbench.measure.attribution import watermark_fields
+from extractbench.measure.baselines import Baselines
+from extractbench.measure.collect import collect
+from extractbench.measure.fit import fit_and_score
+from extractbench.measure.fleet import Fleet, RunError
+from extractbench.measure.progress import Progress
+from extractbench.measure.tasks import TaskBank
+from extractbench.stats import bootstrap_transfer
+from extractbench.tasks import prompt_hash
+
+__all__ = ["CellRunner"]
+
+log = logging.getLogger("extractbench.measure")
+
+
+@dataclass
+class CellRunner:
+    """What measuring a cell needs from the run: the scenario, its endpoints, its tasks and
+    baselines, where to write."""
+
+    sc: Scenario
+    path: Path
+    scenario_hash: str
+    run_id: str
+    run_dir: Path
+    fleet: Fleet
+    tasks: TaskBank
+    baselines: Baselines
+    progress: Progress
+
+    def run_cell(self, cell: Cell) -> CellRecord:
+        """Measure ``cell``; a failure becomes an ``error`` record (traceback in the log)."""
+        t0 = time.time()
+        common = self._common(cell)
+        if cell.endpoint in self.fleet.skipped:
+            return CellRecord(status="skipped", error=self.fleet.skipped[cell.endpoint],
+                              **common)
+        try:
+            return self._measure(cell, common, t0)
+        except RunError:
+            raise
+        except Exception as exc:  # a broken cell is recorded, never crashes the run
+            msg = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            log.error("cell %s failed: %s\n%s", cell.id, msg, traceback.format_exc())
+            return CellRecord(status="error", error=msg, wall_s=time.time() - t0, **common)
+
+    def _common(self, cell: Cell) -> dict[str, Any]:
+        ep = self.sc.endpoints[cell.endpoint]
+        defenses = [d.name for d in ep.defenses] if isinstance(ep, ReferenceEndpoint) else []
+        return dict(
+            run_id=self.run_id, cell_id=cell.id, endpoint=cell.endpoint,
+            profile=cell.endpoint, defenses=defenses,
+            model=self.fleet.model_for(cell.endpoint, cell.task),
+            task=cell.task, attack=cell.attack,
+            attack_params=dict(self.sc.attacks[cell.attack].params),
+            student=cell.student, student_params=dict(self.sc.students[cell.student].params),
+            budget=cell.budget.model_dump(exclude_none=True), budget_label=cell.budget.label(),
+            seed=cell.seed,
+            provenance=provenance(self.sc.name, str(self.path), self.scenario_hash),
+        )
+
+    def _measure(self, cell: Cell, common: dict[str, Any], t0: float) -> CellRecord:
+        task = self.tasks.get(cell.task, cell.seed)
+        items = task.split("heldout")
+        teacher = self.baselines.teacher_answers(cell.endpoint, cell.task, cell.seed)
+        base = self.baselines.base_scores(cell.task, cell.student, cell.seed)
+        defended = self.baselines.defended_scores(cell.endpoint, cell.task, cell.seed)
+
+        # 1. the campaign (with legitimate traffic alongside on a defended profile)
+        ta = time.time()
+        harvest_path = self.run_dir / "harvest" / f"{cell.slug}.jsonl"
+        audit_path = self.fleet.fresh_defenses(cell.endpoint, cell.slug)
+        got_campaign = collect(self.sc, self.fleet, cell, task, harvest_path, self.run_dir,
+                               self.run_id, self.progress)
+        attack_s = time.time() - ta
+        entries = HarvestLog.read(harvest_path)
+        got = sorted(pairs(entries), key=lambda e: e.index)
+        heldout_hashes = {prompt_hash(i.prompt) for i in items}
+        leaked = [e.index for e in got if e.request.prompt_hash in heldout_hashes]
+        if leaked:
+            raise RunError(f"cell {cell.id}: attack sent held-out prompts (query {leaked[0]})")
+
+        # 2. the student, 3. its scores
+        spec = self.sc.students[cell.student]
+        self.progress.status(f"{cell.id}: training {spec.name} on {len(got)} pairs")
+        te = time.time()
+        student = fit_and_score(spec, train_pairs(entries), cell.seed, task)
+        eval_s = time.time() - te - student.fit.train_s
+        t_scores = [task.score(a, i) for a, i in zip(teacher, items, strict=True)]
+        fid = [float(t is not None and s == t)
+               for s, t in zip(student.answers, teacher, strict=True)]
+        interval = bootstrap_transfer(t_scores, base, student.scores, seed=cell.seed)
+
+        # 4. the defender's side: detection, and what was stolen before the flag
+        detection: dict[str, Any] = {}
+        if audit_path is not None:
+            from extractbench.measure.defended import detection_fields
+
+            detection = detection_fields(audit_path, entries, [k for k, _ in
+                                                               self.fleet.keys.benign],
+                                         got_campaign.benign, task, spec, cell.seed,
+                                         t_scores, base)
+        # 5. attribution (a watermark on the profile)
+        watermark = watermark_fields(
+            self.fleet.defenses(cell.endpoint),
+            lambda: self.fleet.teacher_model(cell.endpoint, cell.task), entries,
+            student.predictions, task, spec, cell.seed,
+            status=lambda s: self.progress.status(f"{cell.id}: {s}"))
+        n = len(items)
+        teacher_mean = sum(t_scores) / n
+        defended_mean = sum(defended) / n
+        stats = got_campaign.stats
+        spent = stats.spent
+        return CellRecord(
+            status="ok", **common, **detection, **watermark,
+            defended_score=defended_mean,
+            utility=defended_mean / teacher_mean if teacher_mean else None,
+            n_heldout=n,
+            teacher_score=teacher_mean, base_score=sum(base) / n,
+            student_score=sum(student.scores) / n, transfer=interval, fidelity=sum(fid) / n,
+            items=ItemScores(teacher=t_scores, base=base, student=student.scores, fidelity=fid,
+                             defended=defended),
+            queries=spent.queries, failed_queries=sum(stats.errors.values()),
+            input_tokens=spent.input_tokens, output_tokens=spent.output_tokens,
+            tokens_estimated=any(e.tokens_estimated for e in got),
+            cost_usd=spent.usd, harvest_pairs=len(got), errors_by_type=dict(stats.errors),
+            stop_reason=got_campaign.stop_reason,
+            wall_s=time.time() - t0, attack_s=attack_s, train_s=student.fit.train_s,
+            eval_s=eval_s, harvest_path=str(harvest_path.relative_to(self.run_dir)),
+        )

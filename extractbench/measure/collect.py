@@ -1,0 +1,100 @@
+"""One cell's campaign: the attack through the oracle (and, on a defended profile, the benign
+users alongside it, against the same defense state), harvested to ``harvest/<cell>.jsonl``."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from extractbench.attacks import ATTACKS, AttackContext
+from extractbench.campaign.oracle import Oracle, OracleStats
+from extractbench.config.plan import Cell
+from extractbench.config.scenario import Scenario
+from extractbench.logs.harvest import HarvestLog
+from extractbench.measure.fleet import Fleet, RunError
+from extractbench.measure.progress import Progress
+from extractbench.measure.tasks import public_examples
+from extractbench.measure.threads import serving_threads
+from extractbench.tasks import Task, prompt_hash
+
+__all__ = ["Collected", "collect"]
+
+
+@dataclass
+class Collected:
+    """What a campaign left: why the attack stopped, the oracle's counts, the benign run."""
+
+    stop_reason: str
+    stats: OracleStats
+    benign: Any
+    """The benign users' :class:`~extractbench.campaign.benign.BenignResult`, or None."""
+
+
+def collect(sc: Scenario, fleet: Fleet, cell: Cell, task: Task, harvest_path: Path,
+            run_dir: Path, run_id: str, progress: Progress) -> Collected:
+    """Run the cell's attack (with benign traffic on a defended profile) to completion."""
+    from extractbench.campaign.benign import run_benign
+
+    live = fleet.live[cell.endpoint]
+    spec = sc.attacks[cell.attack]
+    keys = live.attacker_keys[: spec.keys]
+    log = HarvestLog(harvest_path)
+    progress.start_cell(cell.id, cell.budget.queries)
+    endpoint = fleet.endpoint_for(live, cell.endpoint, cell.task)
+    oracle = Oracle(
+        endpoint, keys, cell.budget, log, prices=live.prices,
+        concurrency=spec.concurrency, seed=cell.seed,
+        requests_per_minute=live.rpm, tokens_per_minute=live.tpm,
+        on_progress=progress.spent, run_id=run_id, cell_id=cell.id,
+        attack=spec.name,
+    )
+    attack = ATTACKS.get(spec.name)(**spec.params)
+    heldout = {prompt_hash(i.prompt) for i in task.split("heldout")}
+    benign_split = [i.prompt for i in task.split("benign")]
+    ctx = AttackContext(
+        oracle=oracle, pool=[i.prompt for i in task.split("attack_pool")], task=task.name,
+        max_tokens=fleet.answer_tokens(cell.endpoint, task),
+        rng=random.Random(f"{cell.seed}/{cell.attack}/{cell.task}"), params=dict(spec.params),
+        seed_prompts=public_examples(task),
+        reasoning_suffix=getattr(task, "reasoning_suffix", None),
+        reasoning_max_tokens=getattr(task, "reasoning_max_tokens", None),
+        may_send=lambda p: prompt_hash(p) not in heldout,
+    )
+    with_benign = live.pipeline is not None and bool(benign_split)
+
+    async def go() -> tuple[str, Any]:
+        stop = asyncio.Event()
+
+        async def attack_then_stop() -> str:
+            try:
+                return await attack.run(ctx)
+            finally:
+                stop.set()
+
+        try:
+            if not with_benign:
+                return await attack_then_stop(), None
+            benign_log = run_dir / "benign" / f"{cell.slug}.jsonl"
+            benign_log.parent.mkdir(exist_ok=True)
+            reason, benign = await asyncio.gather(
+                attack_then_stop(),
+                run_benign(endpoint, fleet.keys.benign, benign_split,
+                           max_tokens=task.max_answer_tokens,
+                           pacing_s=sc.benign_traffic.pacing_s, stop=stop,
+                           seed=cell.seed,
+                           min_per_key=sc.benign_traffic.min_queries_per_user,
+                           log_path=benign_log),
+            )
+            return reason, benign
+        finally:
+            await oracle.aclose()
+
+    stop_reason, benign = serving_threads(lambda: asyncio.run(go()))
+    if (oracle.fatal_error is not None and oracle.stats().answers == 0
+            and live.pipeline is None):
+        raise RunError(f"endpoint {cell.endpoint!r}: {oracle.fatal_error.message} "
+                       f"({oracle.fatal_error.error_type}; check the API key)")
+    return Collected(stop_reason, oracle.stats(), benign)
