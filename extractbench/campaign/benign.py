@@ -233,7 +233,7 @@ async def defended_score(
     the answers. ``log_path`` is the Oracle's harvest log; answers already in it are reused, so
     a re-run sends only what is missing. Spread the prompts over enough keys that no key looks
     like a heavy user to a per-key detector (e.g. 10 keys for 300 items)."""
-    from extractbench.campaign.oracle import Answer, Oracle
+    from extractbench.campaign.oracle import Answer, Oracle, RetryPolicy, Segment
 
     if not keys:
         raise ValueError("defended_score: give at least one (key_id, api_key)")
@@ -241,8 +241,8 @@ async def defended_score(
     done = {e.request.prompt_hash: e.response.text for e in pairs(log.entries())}
     todo = [i.prompt for i in items if prompt_hash(i.prompt) not in done]
     budget = Budget(queries=max(1, 5 * len(todo)))
-    oracle = Oracle(endpoint, list(keys), budget, log, concurrency=concurrency, seed=seed,
-                    attack="benign-eval")
+    oracle = Oracle(endpoint, list(keys), budget, log, concurrency=concurrency,
+                    retry=RetryPolicy(seed=seed), segment=Segment(attack="benign-eval"))
     try:
         outcomes = await oracle.query_many(
             todo, max_tokens=max_tokens or task.max_answer_tokens, temperature=temperature)

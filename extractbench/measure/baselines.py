@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from extractbench.campaign.oracle import Oracle
+from extractbench.campaign.oracle import Oracle, RateLimits, RetryPolicy, Segment
 from extractbench.config.budget import Budget
 from extractbench.config.scenario import Scenario
 from extractbench.logs.harvest import HarvestLog, pairs
@@ -49,10 +49,10 @@ class Baselines:
         log = HarvestLog(self.run_dir / "eval" / f"teacher__{endpoint}__{task_key}__s{seed}.jsonl")
         oracle = Oracle(self.fleet.endpoint_for(live, endpoint, task_key), [live.eval_key],
                         Budget(queries=3 * len(items)), log,
-                        prices=live.prices, concurrency=8, seed=seed,
-                        requests_per_minute=live.rpm, tokens_per_minute=live.tpm,
-                        run_id=self.run_id, cell_id=f"teacher/{endpoint}/{task_key}/s{seed}",
-                        attack="evaluator")
+                        prices=live.prices, concurrency=8, retry=RetryPolicy(seed=seed),
+                        rates=RateLimits(live.rpm, live.tpm),
+                        segment=Segment(run_id=self.run_id, attack="evaluator",
+                                        cell_id=f"teacher/{endpoint}/{task_key}/s{seed}"))
         done: dict[str, str] = {e.request.prompt_hash: e.response.text
                                 for e in pairs(log.entries())}
         todo = [i.prompt for i in items if prompt_hash(i.prompt) not in done]

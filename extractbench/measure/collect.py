@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from extractbench.attacks import ATTACKS, AttackContext
-from extractbench.campaign.oracle import Oracle, OracleStats
+from extractbench.campaign.oracle import Oracle, OracleStats, RateLimits, RetryPolicy, Segment
 from extractbench.config.plan import Cell
 from extractbench.config.scenario import Scenario
 from extractbench.logs.harvest import HarvestLog
@@ -46,10 +46,9 @@ def collect(sc: Scenario, fleet: Fleet, cell: Cell, task: Task, harvest_path: Pa
     endpoint = fleet.endpoint_for(live, cell.endpoint, cell.task)
     oracle = Oracle(
         endpoint, keys, cell.budget, log, prices=live.prices,
-        concurrency=spec.concurrency, seed=cell.seed,
-        requests_per_minute=live.rpm, tokens_per_minute=live.tpm,
-        on_progress=progress.spent, run_id=run_id, cell_id=cell.id,
-        attack=spec.name,
+        concurrency=spec.concurrency, retry=RetryPolicy(seed=cell.seed),
+        rates=RateLimits(live.rpm, live.tpm), on_progress=progress.spent,
+        segment=Segment(run_id=run_id, cell_id=cell.id, attack=spec.name),
     )
     attack = ATTACKS.get(spec.name)(**spec.params)
     heldout = {prompt_hash(i.prompt) for i in task.split("heldout")}

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from extractbench.attacks import ATTACKS, AttackContext
-from extractbench.campaign.oracle import Oracle
+from extractbench.campaign.oracle import Oracle, RetryPolicy, Segment
 from extractbench.config.budget import Budget, Prices, Spent
 from extractbench.defenses import AuditLog, Defense, DefenseStack, Rejection, RequestContext
 from extractbench.endpoints.clients import Endpoint
@@ -129,7 +129,8 @@ def run_attack(model: TinyLM, tmp_path: Path, name: str, budget: Budget,
     params = params or {}
     with served(model, n_keys, block, after, extra) as (endpoint, keys, audit):
         oracle = Oracle(endpoint, keys, budget, HarvestLog(path), prices=PRICES, concurrency=4,
-                        max_attempts=2, backoff_base=0.01, backoff_max=0.05, attack=name)
+                        retry=RetryPolicy(max_attempts=2, backoff_base=0.01, backoff_max=0.05),
+                        segment=Segment(attack=name))
         kw: dict[str, Any] = {"seed_prompts": [i.prompt for i in t.split("attack_pool")[:6]],
                               "may_send": lambda p: prompt_hash(p) not in heldout,
                               **(ctx_kw or {})}

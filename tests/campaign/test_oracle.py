@@ -10,7 +10,14 @@ from typing import Any
 
 import pytest
 
-from extractbench.campaign.oracle import Answer, BudgetExhausted, Failure, Oracle
+from extractbench.campaign.oracle import (
+    Answer,
+    BudgetExhausted,
+    Failure,
+    Oracle,
+    RateLimits,
+    RetryPolicy,
+)
 from extractbench.config.budget import Budget, Prices, Spent
 from extractbench.endpoints.clients import Endpoint
 from extractbench.endpoints.tokens import estimate_tokens
@@ -46,12 +53,19 @@ def make_oracle(
     api: str = "openai",
     **kw: Any,
 ) -> Oracle:
-    kw.setdefault("backoff_base", 0.01)
+    """``kw``: the Oracle's own keywords, and the fields of :class:`RetryPolicy` and
+    :class:`RateLimits` (``backoff_base`` defaults to 0.01 s here)."""
+    retry = {f: kw.pop(f) for f in ("max_attempts", "backoff_base", "backoff_max", "seed")
+             if f in kw}
+    retry.setdefault("backoff_base", 0.01)
+    rates = {f: kw.pop(f) for f in ("requests_per_minute", "tokens_per_minute") if f in kw}
     return Oracle(
         Endpoint(api=api, base_url=base_url, model="m1", timeout_s=5),  # type: ignore[arg-type]
         keys if keys is not None else [("attacker-0", GOOD_KEY)],
         budget or Budget(queries=100),
         HarvestLog(path / "harvest.jsonl"),
+        retry=RetryPolicy(**retry),
+        rates=RateLimits(**rates),
         **kw,
     )
 

@@ -1,0 +1,112 @@
+"""The oracle's books: every answer and every error goes to the harvest log (keys scrubbed
+from messages), counted for :class:`~extractbench.campaign.outcomes.OracleStats`."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from extractbench.campaign.outcomes import Failure, OracleStats
+from extractbench.config.budget import Spent
+from extractbench.endpoints.clients import Completion, Endpoint, QueryRequest, scrub
+from extractbench.logs.harvest import (
+    ErrorEntry,
+    HarvestLog,
+    RequestParams,
+    RequestRecord,
+    ResponseEntry,
+    ResponseRecord,
+    UsageRecord,
+)
+from extractbench.tasks.base import prompt_hash
+
+__all__ = ["Ledger"]
+
+
+class Ledger:
+    def __init__(self, harvest: HarvestLog, endpoint: Endpoint, secrets: Sequence[str]) -> None:
+        self.harvest = harvest
+        self.endpoint = endpoint
+        self._secrets = list(secrets)
+        self.errors: Counter[str] = Counter()
+        self.answers = 0
+        self.retries = 0
+        self.waited = 0.0
+
+    def scrub(self, text: str) -> str:
+        return scrub(text, self._secrets)
+
+    def note(self, text: str, **data: Any) -> None:
+        self.harvest.note(text, **data)
+
+    def retried(self, wait: float) -> None:
+        self.retries += 1
+        self.waited += wait
+
+    def stats(self, spent: Spent) -> OracleStats:
+        return OracleStats(spent=spent, answers=self.answers, errors=dict(self.errors),
+                           retries=self.retries, waited_s=self.waited)
+
+    def error(
+        self,
+        f: Failure,
+        *,
+        charged: bool,
+        retry_after: float | None = None,
+        wait_s: float | None = None,
+        usage: UsageRecord | None = None,
+        cost_usd: float = 0.0,
+    ) -> None:
+        self.errors[f.error_type] += 1
+        self.harvest.append(
+            ErrorEntry(
+                index=f.index,
+                key_id=f.key_id,
+                prompt_hash=prompt_hash(f.prompt),
+                prompt=f.prompt,
+                error_type=f.error_type,
+                status=f.status,
+                message=self.scrub(f.message),
+                retry_after=retry_after,
+                attempt=f.attempts,
+                wait_s=wait_s,
+                charged=charged,
+                usage=usage,
+                cost_usd=cost_usd,
+            )
+        )
+
+    def answer(self, index: int, key_id: str, req: QueryRequest, c: Completion, *,
+               usage: UsageRecord, estimated: bool, cost_usd: float, latency_s: float,
+               attempt: int) -> None:
+        self.answers += 1
+        self.harvest.append(
+            ResponseEntry(
+                index=index,
+                key_id=key_id,
+                request=RequestRecord(
+                    prompt=req.prompt,
+                    prompt_hash=prompt_hash(req.prompt),
+                    api=self.endpoint.api,
+                    model=self.endpoint.model,
+                    params=RequestParams(
+                        temperature=req.temperature,
+                        max_tokens=req.max_tokens,
+                        top_p=req.top_p,
+                        seed=req.seed,
+                        stop=req.stop,
+                        logprobs=req.logprobs,
+                        top_logprobs=req.top_logprobs,
+                    ),
+                ),
+                response=ResponseRecord(
+                    text=c.text, finish_reason=c.finish_reason, logprobs=c.logprobs
+                ),
+                usage=usage,
+                tokens_estimated=estimated,
+                cost_usd=cost_usd,
+                latency_s=latency_s,
+                attempt=attempt,
+            )
+        )

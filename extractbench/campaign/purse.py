@@ -1,0 +1,66 @@
+"""The oracle's hold on the budget: a query reserves its worst case before it is sent, so the
+spend cannot pass any limit however many queries are in flight; the real usage is charged
+after. While queries in flight may free room, a query that does not fit waits for them."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from extractbench.campaign.outcomes import BudgetExhausted
+from extractbench.config.budget import Budget, BudgetMeter, Prices, Remaining, Reservation, Spent
+
+__all__ = ["Purse"]
+
+
+class Purse:
+    def __init__(self, budget: Budget, prices: Prices,
+                 on_progress: Callable[[Spent], None] | None = None) -> None:
+        self.budget = budget
+        self.prices = prices
+        self.on_progress = on_progress
+        self._meter = BudgetMeter(budget, prices)
+        self._waiters: list[asyncio.Future[None]] = []
+
+    def restore(self, spent: Spent) -> None:
+        """Count an earlier segment's spend (a resumed harvest) against the budget."""
+        self._meter.restore(spent)
+
+    def spent(self) -> Spent:
+        return self._meter.spent()
+
+    def remaining(self) -> Remaining:
+        return self._meter.remaining()
+
+    async def reserve(self, est_in: int, max_tokens: int) -> Reservation:
+        """Hold the worst case; wait while queries in flight may free room; raise
+        :class:`BudgetExhausted` when none can."""
+        while True:
+            reservation = self._meter.reserve(est_in, max_tokens)
+            if reservation is not None:
+                return reservation
+            limit = self._meter.binding_limit(est_in, max_tokens)
+            if self._meter.outstanding == 0 and limit is not None:
+                raise BudgetExhausted(limit, self._meter.spent(), self.budget)
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            await waiter
+
+    def settle(self, reservation: Reservation, input_tokens: int, output_tokens: int) -> float:
+        """Charge the real usage in place of the reservation; returns its cost in USD."""
+        cost = self._meter.settle(reservation, input_tokens, output_tokens)
+        self._changed()
+        if self.on_progress is not None:
+            self.on_progress(self._meter.spent())
+        return cost
+
+    def release(self, reservation: Reservation) -> None:
+        """Give back a reservation that was not used (nothing sent, or a free failure)."""
+        self._meter.release(reservation)
+        self._changed()
+
+    def _changed(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
