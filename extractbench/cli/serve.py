@@ -2,57 +2,28 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
+from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from extractbench.config.scenario import DefenseSpec
-from extractbench.errors import ExtractbenchError
+from extractbench.cli.common import EXIT_BAD_INPUT, EXIT_OK, err
 
 
-class ServeError(ExtractbenchError):
-    """A bad ``serve`` argument; the message is one line."""
+def cmd(args: argparse.Namespace) -> int:
+    from extractbench.cli.profile import ServeError
 
-
-class ProfileFile(BaseModel):
-    """A defense profile file: an ordered ``defenses:`` stack."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    defenses: list[DefenseSpec] = Field(default_factory=list)
-
-
-def load_profile(path: str) -> ProfileFile:
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise ServeError(f"{path}: cannot read profile: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise ServeError(f"{path}: malformed YAML: {str(exc).splitlines()[0]}") from None
-    try:
-        return ProfileFile.model_validate(data)
-    except ValidationError as exc:
-        e = exc.errors()[0]
-        loc = ".".join(str(p) for p in e["loc"])
-        msg = f"{path}: {loc}: {e['msg']} (a profile has one field, `defenses`)"
-        raise ServeError(msg) from None
-
-
-def parse_keys(specs: list[str] | None) -> dict[str, str]:
-    """``ID=KEY`` arguments -> {key: id}."""
-    if not specs:
-        return {"sk-local": "local"}
-    out: dict[str, str] = {}
-    for spec in specs:
-        kid, sep, secret = spec.partition("=")
-        if not sep or not kid or not secret:
-            raise ServeError("--key: expected ID=KEY, e.g. --key attacker-0=sk-test-0")
-        out[secret] = kid
-    return out
+        serve_reference(host=args.host, port=args.port, profile=args.profile,
+                        models=args.model, keys=args.key, audit_log=args.audit_log)
+    except ServeError as exc:
+        err(str(exc))
+        return EXIT_BAD_INPUT
+    return EXIT_OK
 
 
 def serve_reference(host: str, port: int, profile: str | None, models: list[str] | None,
                     keys: list[str] | None, audit_log: str | None) -> None:
+    from extractbench.cli.profile import ServeError, load_profile, parse_keys
     from extractbench.defenses import DEFENSES, AuditLog, DefenseStack
     from extractbench.reference.teachers import available, load_reference
     from extractbench.registry import UnknownNameError
@@ -97,3 +68,21 @@ def serve_reference(host: str, port: int, profile: str | None, models: list[str]
         pass
     finally:
         server.stop()
+
+
+def register(sub: Any) -> None:
+    s = sub.add_parser("serve", help="run the reference endpoint in the foreground",
+                       description="Serve the reference teacher models over the OpenAI and "
+                       "Anthropic HTTP APIs (/v1/models, /v1/chat/completions, /v1/completions, "
+                       "/v1/messages). Prints the base URL and the accepted keys' ids.")
+    s.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    s.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    s.add_argument("--profile", help="YAML file with a `defenses:` list (default: undefended)")
+    s.add_argument("--model", action="append", help="reference model to serve (repeatable; "
+                   "default: all shipped)")
+    s.add_argument("--key", action="append",
+                   help="accepted API key as ID=KEY (repeatable; default: one key "
+                   "'local'=sk-local printed at start)")
+    s.add_argument("--audit-log", help="write defense audit events to this JSONL file")
+    s.set_defaults(func=cmd)
+
