@@ -8,9 +8,12 @@ second of the pair is known: :class:`GateBook` keeps the records of a run for th
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from extractbench.config.scenario import Gate
-from extractbench.logs.records import CellRecord
+
+if TYPE_CHECKING:
+    from extractbench.logs.records import CellRecord
 
 __all__ = ["GateBook", "failures", "gate_applies", "gate_value", "same_cell_but_student"]
 

@@ -9,8 +9,6 @@ from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-import torch
-
 from extractbench.logs.records import Provenance
 
 PACKAGES = ("extractbench", "torch", "numpy", "openai", "anthropic", "fastapi", "uvicorn",
@@ -44,6 +42,8 @@ def git_state() -> tuple[str, bool]:
 
 
 def provenance(scenario_name: str, scenario_path: str, scenario_hash: str) -> Provenance:
+    import torch  # a run trains students: torch is loaded by then
+
     sha, dirty = git_state()
     return Provenance(
         scenario_name=scenario_name,
