@@ -77,6 +77,19 @@ class Ledger:
             )
         )
 
+    def not_sent(self, index: int, key_id: str, prompt: str, cause: Failure) -> Failure:
+        """A query on a key that was rejected earlier: logged, free, not sent."""
+        failure = Failure(
+            index=index,
+            key_id=key_id,
+            prompt=prompt,
+            error_type=cause.error_type,
+            message=f"not sent: key {key_id!r} was rejected earlier ({cause.message})",
+            status=cause.status,
+        )
+        self.error(failure, charged=False)
+        return failure
+
     def answer(self, index: int, key_id: str, req: QueryRequest, c: Completion, *,
                usage: UsageRecord, estimated: bool, cost_usd: float, latency_s: float,
                attempt: int) -> None:

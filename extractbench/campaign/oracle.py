@@ -42,7 +42,6 @@ from extractbench.campaign.ledger import Ledger
 from extractbench.campaign.outcomes import (
     FATAL,
     REFUSAL_REASONS,
-    RETRYABLE,
     Answer,
     BudgetExhausted,
     Failure,
@@ -191,16 +190,9 @@ class Oracle:
         if key_index is not None and not 0 <= key_index < len(self._keys):
             raise ValueError(f"key_index {key_index} out of range (0..{len(self._keys) - 1})")
         self._bind_loop()
-        req = QueryRequest(
-            prompt=prompt,
-            max_tokens=max_tokens,
-            temperature=temperature,
-            top_p=top_p,
-            seed=seed,
-            logprobs=logprobs or bool(top_logprobs),
-            top_logprobs=top_logprobs or None,
-            stop=list(stop) if stop else None,
-        )
+        req = QueryRequest(prompt=prompt, max_tokens=max_tokens, temperature=temperature,
+                           top_p=top_p, seed=seed, logprobs=logprobs or bool(top_logprobs),
+                           top_logprobs=top_logprobs or None, stop=list(stop) if stop else None)
         index = self._next_index
         self._next_index += 1
         key = self._keys.pick(key_index)
@@ -270,17 +262,10 @@ class Oracle:
                     self._purse.settle(reservation, 0, 0)
                 else:
                     self._purse.release(reservation)
-                failure = Failure(
-                    index=index,
-                    key_id=key.key_id,
-                    prompt=req.prompt,
-                    error_type=e.error_type,
-                    message=self._ledger.scrub(e.message),
-                    status=e.status,
-                    attempts=attempt,
-                )
-                retry = e.error_type in RETRYABLE and attempt < self._pacer.retry.max_attempts
-                wait = self._pacer.backoff(attempt, e.retry_after) if retry else None
+                failure = Failure(index=index, key_id=key.key_id, prompt=req.prompt,
+                                  error_type=e.error_type, message=self._ledger.scrub(e.message),
+                                  status=e.status, attempts=attempt)
+                wait = self._pacer.retry_wait(e.error_type, attempt, e.retry_after)
                 self._ledger.error(failure, retry_after=e.retry_after, wait_s=wait,
                                    charged=charged)
                 if e.error_type in FATAL:
@@ -326,42 +311,21 @@ class Oracle:
         cost = self._purse.settle(reservation, in_tok, out_tok)
         usage = UsageRecord(input_tokens=in_tok, output_tokens=out_tok)
         if c.finish_reason in REFUSAL_REASONS:
-            failure = Failure(
-                index=index,
-                key_id=key.key_id,
-                prompt=req.prompt,
-                error_type="refused",
-                message=self._ledger.scrub(c.text) or f"finish_reason={c.finish_reason}",
-                attempts=attempt,
-            )
+            failure = Failure(index=index, key_id=key.key_id, prompt=req.prompt,
+                              error_type="refused", attempts=attempt,
+                              message=self._ledger.scrub(c.text)
+                              or f"finish_reason={c.finish_reason}")
             self._ledger.error(failure, charged=True, usage=usage, cost_usd=cost)
             return failure
         self._ledger.answer(index, key.key_id, req, c, usage=usage, estimated=estimated,
                             cost_usd=cost, latency_s=latency, attempt=attempt)
-        return Answer(
-            index=index,
-            key_id=key.key_id,
-            prompt=req.prompt,
-            text=c.text,
-            finish_reason=c.finish_reason,
-            logprobs=c.logprobs,
-            usage=Usage(in_tok, out_tok, estimated, cost),
-            attempts=attempt,
-        )
+        return Answer(index=index, key_id=key.key_id, prompt=req.prompt, text=c.text,
+                      finish_reason=c.finish_reason, logprobs=c.logprobs,
+                      usage=Usage(in_tok, out_tok, estimated, cost), attempts=attempt)
 
     def _not_sent(self, index: int, key: Key, req: QueryRequest) -> Failure:
         assert key.dead is not None
-        cause = key.dead
-        failure = Failure(
-            index=index,
-            key_id=key.key_id,
-            prompt=req.prompt,
-            error_type=cause.error_type,
-            message=f"not sent: key {key.key_id!r} was rejected earlier ({cause.message})",
-            status=cause.status,
-        )
-        self._ledger.error(failure, charged=False)
-        return failure
+        return self._ledger.not_sent(index, key.key_id, req.prompt, key.dead)
 
     def _bind_loop(self) -> None:
         loop = asyncio.get_running_loop()

@@ -9,6 +9,9 @@ import random
 import time
 from dataclasses import dataclass
 
+from extractbench.campaign.outcomes import RETRYABLE
+from extractbench.logs.harvest import ErrorType
+
 __all__ = ["Pacer", "RateLimits", "RetryPolicy"]
 
 
@@ -50,6 +53,14 @@ class Pacer:
             return min(cap, retry_after)
         delay = min(cap, self.retry.backoff_base * 2 ** (attempt - 1))
         return delay * (0.5 + 0.5 * self._rng.random())
+
+    def retry_wait(self, error_type: ErrorType, attempt: int,
+                   retry_after: float | None) -> float | None:
+        """Seconds before the next attempt, or ``None`` when the query is not retried (a
+        fatal or final error, or the last attempt)."""
+        if error_type not in RETRYABLE or attempt >= self.retry.max_attempts:
+            return None
+        return self.backoff(attempt, retry_after)
 
     def pause_all(self, wait: float) -> None:
         """A rate limit: every query waits, not just the one that met it."""
