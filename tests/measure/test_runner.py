@@ -268,3 +268,30 @@ def test_a_daily_quota_stops_the_attack_with_its_own_reason(tmp_path: Path) -> N
     assert guarded.status == "ok", guarded.error
     assert guarded.harvest_pairs == 12
     assert guarded.stop_reason == "all keys refused (quota exhausted)"
+
+
+def test_a_failed_cell_keeps_one_line_and_its_traceback_goes_to_run_log(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from extractbench.attacks import ATTACKS
+    from extractbench.registry import Entry
+
+    class Explodes:
+        async def run(self, ctx: object) -> str:
+            raise ValueError("the attack broke\nsecond line of the message")
+
+    def make_explodes(**params: object) -> Explodes:
+        return Explodes()
+
+    ATTACKS.names()  # load the built-ins before adding one for this test
+    monkeypatch.setitem(ATTACKS._entries, "explodes",
+                        Entry("explodes", make_explodes, "raises", None))
+    path = _scenario(tmp_path, TINY.replace("rp: {name: random-pool}", "rp: {name: explodes}"))
+    result = run_scenario(load_scenario(path), path, tmp_path / "r", only="q5",
+                          progress=False)
+    [record] = result.records
+    assert record.status == "error"
+    assert record.error == "ValueError: the attack broke"
+    assert not result.ok
+    log = (result.run_dir / "run.log").read_text()
+    assert "Traceback (most recent call last)" in log
+    assert "second line of the message" in log and "in run" in log
