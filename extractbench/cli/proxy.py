@@ -13,11 +13,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
-from extractbench.cli.common import EXIT_BAD_INPUT, EXIT_OK
+from extractbench.cli.common import EXIT_BAD_INPUT, EXIT_OK, serve_until_interrupted
 from extractbench.errors import ExtractbenchError
 
 
@@ -64,14 +63,7 @@ def cmd_proxy(args: argparse.Namespace) -> int:
     print(f"extractbench defense proxy: {server.base_url} -> {args.upstream} ({args.api})")
     base = server.openai_base_url if args.api == "openai" else server.anthropic_base_url
     print(f"  {'OpenAI' if args.api == 'openai' else 'Anthropic'} SDK: base_url={base}")
-    print(f"  key ids: {', '.join(key_ids)}" + ("  (default key: sk-local)" if not args.key
-                                                else ""), flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
+    serve_until_interrupted(server, key_ids, default_key=not args.key)
     return EXIT_OK
 
 

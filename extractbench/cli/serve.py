@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from extractbench.cli.common import EXIT_BAD_INPUT, EXIT_OK, err
+from extractbench.cli.common import EXIT_BAD_INPUT, EXIT_OK, err, serve_until_interrupted
 
 
 def cmd(args: argparse.Namespace) -> int:
@@ -58,16 +58,7 @@ def serve_reference(host: str, port: int, profile: str | None, models: list[str]
     print(f"  OpenAI SDK:    base_url={server.openai_base_url}")
     print(f"  Anthropic SDK: base_url={server.anthropic_base_url}")
     print(f"  models: {', '.join(served)}")
-    print(f"  key ids: {', '.join(sorted(set(key_map.values())))}"
-          + ("  (default key: sk-local)" if not keys else ""), flush=True)
-    try:
-        import threading
-
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
+    serve_until_interrupted(server, sorted(set(key_map.values())), default_key=not keys)
 
 
 def register(sub: Any) -> None:

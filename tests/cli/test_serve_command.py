@@ -1,0 +1,40 @@
+"""``extractbench serve`` as a user runs it: a process that prints where it serves, answers the
+official SDK, and stops cleanly on Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+
+import openai
+import pytest
+
+from extractbench.reference.teachers import model_path
+
+pytestmark = pytest.mark.skipif(not model_path("arith-ref").exists(),
+                                reason="reference weights missing (extractbench train-reference)")
+
+
+def test_serve_prints_its_url_and_key_ids_answers_the_sdk_and_stops_on_ctrl_c() -> None:
+    with subprocess.Popen(
+            [sys.executable, "-m", "extractbench", "serve", "--model", "arith-ref",
+             "--key", "team-a=sk-serve-test-1"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as proc:
+        try:
+            assert proc.stdout is not None
+            lines = [proc.stdout.readline() for _ in range(5)]
+            openai_line = next(line for line in lines if "OpenAI SDK" in line)
+            base_url = openai_line.split("base_url=")[1].strip()
+            assert any(line.strip() == "key ids: team-a" for line in lines), lines
+            assert not any("sk-serve-test-1" in line for line in lines)
+            with openai.OpenAI(base_url=base_url, api_key="sk-serve-test-1",
+                               max_retries=0) as client:
+                out = client.chat.completions.create(
+                    model="arith-ref", messages=[{"role": "user", "content": "2+3="}],
+                    max_tokens=4)
+            assert out.choices[0].message.content
+        finally:
+            proc.send_signal(signal.SIGINT)
+            rc = proc.wait(timeout=30)
+    assert rc == 0
