@@ -72,3 +72,27 @@ def test_run_from_a_running_event_loop_with_a_loaded_scenario(tmp_path: Path) ->
     # same scenario, same seed: the same measurement
     assert a.records[0].student_score == b.records[0].student_score
     assert extractbench.read_records([a.run_dir])[0].cell_id == a.records[0].cell_id
+
+
+# Exceptions that are not user-facing errors: control flow an attack catches (the budget is
+# spent), and internals that never leave their module (HTTP errors become the API's JSON).
+NOT_ERRORS = {"BudgetExhausted", "KeyDead", "_Converged", "ApiError"}
+
+
+def test_every_exception_class_of_the_package_derives_from_the_base() -> None:
+    import importlib
+    import pkgutil
+
+    found: dict[str, type] = {}
+    for info in pkgutil.walk_packages(extractbench.__path__, "extractbench."):
+        if info.name == "extractbench.__main__":  # importing it runs the CLI
+            continue
+        module = importlib.import_module(info.name)
+        for name, obj in vars(module).items():
+            if (inspect.isclass(obj) and issubclass(obj, Exception)
+                    and obj.__module__ == module.__name__):
+                found[name] = obj
+    assert len(found) >= 14  # the classes the issue counted are all seen
+    stray = {n for n, cls in found.items()
+             if not issubclass(cls, extractbench.ExtractbenchError) and n not in NOT_ERRORS}
+    assert not stray, stray
