@@ -6,8 +6,11 @@ import sys
 import threading
 from typing import Any
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
-"""0: done; 1: a run whose gates failed or whose cells errored; 2: bad input."""
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CELL_ERRORS, EXIT_SKIPPED = 0, 1, 2, 3, 4
+"""Exit codes: 0 every cell measured and every gate passed; 1 a gate failed; 2 bad input (the
+run did not start); 3 a cell errored; 4 cells were skipped (an endpoint's key is not set) and
+``--allow-skipped`` was not given. When several hold, the lowest-numbered of 3, 1, 4 wins in
+that order: an error, then a gate, then a skip. 130: interrupted."""
 
 
 def err(msg: str) -> None:

@@ -15,6 +15,7 @@ The parts: :mod:`~extractbench.config.plan` (the cells), :mod:`.fleet` (endpoint
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -53,6 +54,18 @@ class RunResult:
         return not self.gate_failures and all(r.status != "error" for r in self.records)
 
 
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def check_run_id(run_id: str) -> str:
+    """A run id names a folder under ``RESULTS/runs``: letters, digits, ``.``, ``_`` and ``-``,
+    starting with a letter or digit (so never ``..`` nor a path); else :class:`RunError`."""
+    if not _RUN_ID.fullmatch(run_id):
+        raise RunError(f"--run-id: {run_id!r} is not a run id (use 1-128 letters, digits, '.', "
+                       "'_' or '-', starting with a letter or digit)")
+    return run_id
+
+
 def new_run_id(sc: Scenario, sc_hash: str) -> str:
     return f"{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{sc.name}-{sc_hash[:8]}"
 
@@ -65,7 +78,8 @@ class Runner:
         self.sc = scenario
         self.path = path
         self.hash = scenario_hash(scenario)
-        self.run_id = run_id or new_run_id(scenario, self.hash)
+        self.run_id = check_run_id(run_id) if run_id is not None \
+            else new_run_id(scenario, self.hash)
         self.run_dir = results_dir / "runs" / self.run_id
         self.progress = progress or Progress(enabled=False)
         self.recorder = Recorder(self.run_dir)
