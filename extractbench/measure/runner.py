@@ -7,6 +7,11 @@ The run lives in ``RESULTS/runs/<run-id>/``: ``records.jsonl`` (append-only),
 ``run.log`` (what happened, with the traceback of every failed cell) and ``scenario.yaml``
 (a copy).
 
+Resume: running the same run id again measures only the cells without an ``ok`` record (an
+errored or skipped cell is measured again; a cell cut off mid-measurement resumes its harvest
+file, whose spend counts against its budget). A run id that holds another scenario's cells is
+refused. A torn last line of ``records.jsonl`` is repaired first (:mod:`.recorder`).
+
 The parts: :mod:`~extractbench.config.plan` (the cells), :mod:`.fleet` (endpoints and keys),
 :mod:`.baselines` (teacher, base and defended scores), :mod:`.cell` (one measurement),
 :mod:`.recorder` (records.jsonl), :mod:`~extractbench.config.gates` (thresholds).
@@ -86,6 +91,8 @@ class Runner:
         self.gates = GateBook(scenario.gates)
         self.tasks = TaskBank(scenario)
         self._stack = ExitStack()
+        self.finished: dict[str, CellRecord] = {}
+        """Cells this run directory already holds an ``ok`` record of (filled on enter)."""
         self.fleet = Fleet(scenario, path, self.run_dir, self.tasks, self._stack)
         self.baselines = Baselines(scenario, self.fleet, self.tasks, self.run_dir, self.run_id)
         self._cells = CellRunner(scenario, path, self.hash, self.run_id, self.run_dir,
@@ -102,6 +109,14 @@ class Runner:
         if not copy.exists() and self.path.exists():
             shutil.copyfile(self.path, copy)
         self._stack.enter_context(_RunLog(self.run_dir / LOG_FILE))
+        self.recorder.open()
+        self.finished = self.recorder.finished()
+        other = {r.provenance.scenario_hash for r in self.finished.values()} - {self.hash}
+        if other:
+            self._stack.close()
+            raise RunError(f"--run-id: run {self.run_id!r} holds cells of another scenario "
+                           f"(sha256 {sorted(other)[0][:12]}, this one {self.hash[:12]}); "
+                           "resume it with that scenario or pick another run id")
         try:
             self.fleet.start()
         except BaseException:
@@ -141,13 +156,19 @@ class _RunLog:
 
 def iter_run(runner: Runner, cells: list[Cell],
              on_record: Callable[[CellRecord], None] | None = None) -> Iterator[CellRecord]:
-    """Run cells in order, appending each record to the run's records.jsonl."""
+    """Run cells in order, appending each record to the run's records.jsonl. A cell the run
+    directory already holds an ``ok`` record of is not measured again: its record is yielded
+    as it was (resume)."""
     log = logging.getLogger("extractbench.measure")
     for cell in cells:
-        log.info("cell %s: start", cell.id)
-        record = runner.run_cell(cell)
-        runner.recorder.append(record)
-        log.info("cell %s: %s", cell.id, record.status)
+        if cell.id in runner.finished:
+            record = runner.finished[cell.id]
+            log.info("cell %s: already recorded, not measured again", cell.id)
+        else:
+            log.info("cell %s: start", cell.id)
+            record = runner.run_cell(cell)
+            runner.recorder.append(record)
+            log.info("cell %s: %s", cell.id, record.status)
         runner.progress.cell_done(record)
         if on_record is not None:
             on_record(record)

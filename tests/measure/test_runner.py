@@ -295,3 +295,22 @@ def test_a_failed_cell_keeps_one_line_and_its_traceback_goes_to_run_log(
     log = (result.run_dir / "run.log").read_text()
     assert "Traceback (most recent call last)" in log
     assert "second line of the message" in log and "in run" in log
+
+
+def test_the_same_run_id_again_measures_only_the_cells_not_yet_recorded(tmp_path: Path) -> None:
+    path = _scenario(tmp_path)
+    sc = load_scenario(path)
+    first = run_scenario(sc, path, tmp_path / "r", run_id="resume", only="q5", progress=False)
+    [q5] = first.records
+    harvest = sorted((first.run_dir / "harvest").iterdir())
+    sizes = {p.name: p.stat().st_size for p in harvest}
+    again = run_scenario(sc, path, tmp_path / "r", run_id="resume", progress=False)
+    assert [r.budget_label for r in again.records] == ["q5", "q30"]
+    assert again.records[0].model_dump() == q5.model_dump()  # not measured again
+    lines = (again.run_dir / "records.jsonl").read_text().splitlines()
+    assert len(lines) == 2  # no duplicate record
+    assert {p.name: p.stat().st_size for p in harvest} == sizes  # nothing re-bought
+    with pytest.raises(RunError, match="another scenario"):
+        other = _scenario(tmp_path, TINY.replace("seeds: [3]", "seeds: [4]"))
+        run_scenario(load_scenario(other), other, tmp_path / "r", run_id="resume",
+                     progress=False)
