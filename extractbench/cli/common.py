@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 import threading
 from typing import Any
@@ -18,12 +19,20 @@ def err(msg: str) -> None:
 
 
 def serve_until_interrupted(server: Any, key_ids: list[str], default_key: bool) -> None:
-    """Print the accepted key ids, then serve until Ctrl-C; the server is stopped either way."""
+    """Print the accepted key ids, then serve until Ctrl-C or SIGTERM (a container or service
+    manager stopping it); the server is stopped either way and the command exits 0.
+
+    The handlers are installed explicitly: a process started in the background by a shell
+    inherits SIGINT ignored, and Python then never raises ``KeyboardInterrupt``."""
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set())
+                for sig in (signal.SIGINT, signal.SIGTERM)}
     print(f"  key ids: {', '.join(key_ids)}" + ("  (default key: sk-local)" if default_key
                                                 else ""), flush=True)
     try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
+        while not stop.wait(0.5):
+            pass
     finally:
         server.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

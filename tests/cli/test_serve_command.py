@@ -16,11 +16,15 @@ pytestmark = pytest.mark.skipif(not model_path("arith-ref").exists(),
                                 reason="reference weights missing (extractbench train-reference)")
 
 
-def test_serve_prints_its_url_and_key_ids_answers_the_sdk_and_stops_on_ctrl_c() -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_serve_prints_its_url_and_key_ids_answers_the_sdk_and_stops_cleanly(
+        sig: signal.Signals) -> None:
     with subprocess.Popen(
             [sys.executable, "-m", "extractbench", "serve", "--model", "arith-ref",
              "--key", "team-a=sk-serve-test-1"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as proc:
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            # as from a background job: SIGINT ignored on start, which Python would inherit
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) as proc:
         try:
             assert proc.stdout is not None
             lines = [proc.stdout.readline() for _ in range(5)]
@@ -35,6 +39,10 @@ def test_serve_prints_its_url_and_key_ids_answers_the_sdk_and_stops_on_ctrl_c() 
                     max_tokens=4)
             assert out.choices[0].message.content
         finally:
-            proc.send_signal(signal.SIGINT)
-            rc = proc.wait(timeout=30)
+            proc.send_signal(sig)
+            try:
+                rc = proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                raise
     assert rc == 0
