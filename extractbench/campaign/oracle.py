@@ -5,8 +5,9 @@ private to it. Every query goes through :meth:`Oracle.query`, which
 
 - reserves the query's worst case against the budget *before* sending (so the spend cannot
   exceed any limit, however many queries are in flight) and charges the real usage after;
-- limits concurrency, paces requests, retries rate limits (429), server errors (5xx), timeouts
-  and connection failures with seeded exponential backoff, honouring ``retry-after``;
+- limits concurrency, paces requests, retries rate limits (429), server errors (5xx), timeouts,
+  connection failures and 2xx answers whose body cannot be read (charged: the endpoint served
+  them) with seeded exponential backoff, honouring ``retry-after``;
 - stops a key at its first 401/403 (the key is *dead*: later queries on it return the same
   error without sending; while a key has not yet been accepted, its requests go one at a time,
   so a wrong key costs exactly one request);

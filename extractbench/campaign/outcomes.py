@@ -22,7 +22,10 @@ __all__ = [
     "Usage",
 ]
 
-RETRYABLE: frozenset[ErrorType] = frozenset({"rate_limit", "server", "timeout", "connection"})
+RETRYABLE: frozenset[ErrorType] = frozenset(
+    {"rate_limit", "server", "timeout", "connection", "invalid_response"})
+"""Retried with backoff. ``invalid_response`` (a 2xx the client could not read) is charged and
+retried: the endpoint served it."""
 FATAL: frozenset[ErrorType] = frozenset({"auth", "permission", "quota"})
 REFUSAL_REASONS = frozenset({"content_filter", "refusal"})
 

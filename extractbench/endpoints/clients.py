@@ -223,6 +223,8 @@ class OpenAIChatClient(_SdkClient):
             resp = await self._sdk(api_key).chat.completions.create(**kwargs)
         except openai.OpenAIError as e:
             raise self._error(e, api_key) from None
+        except ValueError as e:  # a 200 whose body is not JSON (the SDK's json.JSONDecodeError)
+            raise _malformed(e) from None
         try:
             choice = resp.choices[0]
             usage = getattr(resp, "usage", None)
@@ -273,6 +275,8 @@ class AnthropicMessagesClient(_SdkClient):
             msg = await self._sdk(api_key).messages.create(**kwargs)
         except anthropic.AnthropicError as e:
             raise self._error(e, api_key) from None
+        except ValueError as e:  # a 200 whose body is not JSON (the SDK's json.JSONDecodeError)
+            raise _malformed(e) from None
         try:
             text = "".join(
                 block.text for block in msg.content if getattr(block, "type", None) == "text"
@@ -293,6 +297,14 @@ class AnthropicMessagesClient(_SdkClient):
             raise EndpointError(
                 "invalid_response", f"unreadable message: {type(e).__name__}"
             ) from None
+
+
+def _malformed(exc: ValueError) -> EndpointError:
+    """The endpoint answered 200 but its body could not be parsed: it served (and bills) the
+    request, so the attempt is charged; the oracle retries it."""
+    return EndpointError("invalid_response",
+                         f"malformed response body ({type(exc).__name__}: {str(exc)[:80]})",
+                         status=200)
 
 
 def _openai_logprobs(lp: Any) -> list[TokenLogprob] | None:

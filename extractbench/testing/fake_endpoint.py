@@ -24,13 +24,18 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 __all__ = ["BAD_KEY", "GOOD_KEY", "OTHER_KEY", "FakeEndpoint", "closed_port_url", "serve_fake"]
 
 GOOD_KEY = "eb-test-GOODkey-0123456789abcdef"
 OTHER_KEY = "eb-test-OTHERkey-fedcba9876543210"
 BAD_KEY = "eb-test-BADkey-00000000deadbeef"
+
+
+_MALFORMED = Response(b'{"id": "cut-1", "choices": [{"index": 0, "mess', status_code=200,
+                      media_type="application/json")
+"""A 200 whose JSON body is cut short (what a proxy or a crashed worker can deliver)."""
 
 
 class FakeEndpoint:
@@ -92,7 +97,7 @@ class FakeEndpoint:
             content = {"error": {"message": message, "type": "error", "code": code}}
         return JSONResponse(content, status_code=int(status), headers=headers)
 
-    async def _openai(self, request: Request) -> JSONResponse:
+    async def _openai(self, request: Request) -> Response:
         body = await request.json()
         action, key = self._next("openai", request, body)
         if action.startswith("sleep:"):
@@ -100,6 +105,8 @@ class FakeEndpoint:
         error = self._error(action, key, anthropic=False)
         if error is not None:
             return error
+        if action == "malformed":
+            return _MALFORMED
         prompt = body["messages"][-1]["content"]
         text = f"answer to {prompt}"
         finish = "content_filter" if action == "refuse" else "stop"
@@ -143,12 +150,14 @@ class FakeEndpoint:
             }
         return JSONResponse(out)
 
-    async def _anthropic(self, request: Request) -> JSONResponse:
+    async def _anthropic(self, request: Request) -> Response:
         body = await request.json()
         action, key = self._next("anthropic", request, body)
         error = self._error(action, key, anthropic=True)
         if error is not None:
             return error
+        if action == "malformed":
+            return _MALFORMED
         prompt = body["messages"][-1]["content"]
         text = f"answer to {prompt}"
         out: dict[str, Any] = {

@@ -362,3 +362,25 @@ def test_bad_arguments(fake: FakeEndpoint, tmp_path: Path) -> None:
 
     run(go())
     assert fake.requests == []
+
+
+@pytest.mark.parametrize("api", ["openai", "anthropic"])
+def test_a_200_with_a_cut_json_body_is_charged_logged_and_retried(
+        fake: FakeEndpoint, tmp_path: Path, api: str) -> None:
+    fake.script = ["malformed", "ok"]
+    base = fake.openai_url if api == "openai" else fake.url
+
+    async def go() -> tuple[Answer | Failure, Spent]:
+        async with make_oracle(base, tmp_path, api=api) as o:
+            out = await o.query("p")
+            return out, o.spent()
+
+    out, spent = run(go())
+    assert isinstance(out, Answer) and out.attempts == 2
+    assert spent.queries == 2  # the endpoint served the cut answer: it is billed
+    entries = HarvestLog.read(tmp_path / "harvest.jsonl")
+    errors = [e for e in entries if isinstance(e, ErrorEntry)]
+    assert [(e.error_type, e.status, e.charged, e.attempt) for e in errors] == [
+        ("invalid_response", 200, True, 1)]
+    assert "malformed response body" in errors[0].message
+    assert sum(isinstance(e, ResponseEntry) for e in entries) == 1  # one row, not two
