@@ -61,7 +61,7 @@ class _Common(_Lenient):
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, ge=0, le=1)
     n: int | None = Field(None, ge=1, le=8)
-    seed: int | None = None
+    seed: int | None = Field(None, ge=-(2**63), le=2**63 - 1)  # OpenAI's int64
     stop: str | list[str] | None = None
     logit_bias: dict[str, float] | None = None
     stream: bool | None = False

@@ -323,6 +323,8 @@ def test_unknown_model_is_404(client: openai.OpenAI) -> None:
         {"logit_bias": {"abc": 1}},
         {"logit_bias": {"65": 101}},
         {"stop": ["a", "b", "c", "d", "e"]},
+        {"seed": 2**64},  # outside int64: a 400 like the vendor's, not a 500
+        {"seed": -(2**63) - 1},
         {"messages": []},
         {"messages": [{"role": "system", "content": "only a system prompt"}]},
     ],
