@@ -11,7 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from extractbench.config.scenario import DefenseSpec
 from extractbench.errors import ExtractbenchError
 
-__all__ = ["ProfileFile", "ServeError", "load_profile", "parse_keys"]
+__all__ = ["ProfileFile", "ServeError", "check_bind", "load_profile", "parse_keys"]
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 class ServeError(ExtractbenchError):
@@ -52,3 +54,11 @@ def parse_keys(specs: list[str] | None) -> dict[str, str]:
             raise ServeError("--key: expected ID=KEY, e.g. --key attacker-0=sk-test-0")
         out[secret] = kid
     return out
+
+
+def check_bind(host: str, keys: list[str] | None) -> None:
+    """Serving beyond this machine with the documented default key would let anyone in: a
+    non-loopback ``--host`` needs explicit ``--key`` values."""
+    if not keys and host not in LOOPBACK and not host.startswith("127."):
+        raise ServeError(f"--host {host}: serving beyond this machine needs explicit keys "
+                         "(--key ID=KEY); the default key sk-local is public")

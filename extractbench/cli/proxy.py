@@ -69,7 +69,7 @@ def cmd_proxy(args: argparse.Namespace) -> int:
 
 def start_proxy(args: argparse.Namespace) -> tuple[Any, list[str]]:
     """Build and start the proxy from parsed arguments; raises :class:`ProxyError`."""
-    from extractbench.cli.profile import ServeError, load_profile, parse_keys
+    from extractbench.cli.profile import ServeError, check_bind, load_profile, parse_keys
     from extractbench.defenses import AuditLog, DefenseConfigError, DefenseStack
     from extractbench.serving import RunningServer
     from extractbench.serving.proxy import create_proxy_app
@@ -79,6 +79,7 @@ def start_proxy(args: argparse.Namespace) -> tuple[Any, list[str]]:
         raise ProxyError(f"--upstream-key-env: environment variable {args.upstream_key_env} "
                          f"is not set (export {args.upstream_key_env}=... with the upstream key)")
     try:
+        check_bind(args.host, args.key)
         keys = parse_keys(args.key)
         specs = load_profile(args.profile).defenses if args.profile else []
     except ServeError as exc:

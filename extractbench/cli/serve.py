@@ -23,12 +23,13 @@ def cmd(args: argparse.Namespace) -> int:
 
 def serve_reference(host: str, port: int, profile: str | None, models: list[str] | None,
                     keys: list[str] | None, audit_log: str | None) -> None:
-    from extractbench.cli.profile import ServeError, load_profile, parse_keys
+    from extractbench.cli.profile import ServeError, check_bind, load_profile, parse_keys
     from extractbench.defenses import DEFENSES, AuditLog, DefenseStack
     from extractbench.reference.teachers import available, load_reference
     from extractbench.registry import UnknownNameError
     from extractbench.serving import RunningServer, ServedModel, create_app
 
+    check_bind(host, keys)
     names = models or available()
     if not names:
         raise ServeError("no reference weights found (run `extractbench train-reference`)")
@@ -53,7 +54,11 @@ def serve_reference(host: str, port: int, profile: str | None, models: list[str]
         stack = DefenseStack(stages, audit)
     key_map = parse_keys(keys)
     app = create_app(served, key_map, stack)
-    server = RunningServer(app, host=host, port=port).start()
+    try:
+        server = RunningServer(app, host=host, port=port).start()
+    except (OSError, RuntimeError, TimeoutError) as exc:
+        raise ServeError(f"--host/--port: cannot serve on {host}:{port} ({exc}; is the port "
+                         "in use?)") from None
     print(f"extractbench reference endpoint: {server.base_url}")
     print(f"  OpenAI SDK:    base_url={server.openai_base_url}")
     print(f"  Anthropic SDK: base_url={server.anthropic_base_url}")

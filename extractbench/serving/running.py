@@ -26,7 +26,11 @@ class RunningServer:
         self.host = host
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind((host, port))
+        try:
+            self._sock.bind((host, port))
+        except OSError:
+            self._sock.close()  # a busy port: release the socket, the caller reports it
+            raise
         self.port: int = self._sock.getsockname()[1]
         config = uvicorn.Config(
             app, log_config=None, log_level="warning", access_log=False, lifespan="off"

@@ -46,3 +46,32 @@ def test_serve_prints_its_url_and_key_ids_answers_the_sdk_and_stops_cleanly(
                 proc.kill()
                 raise
     assert rc == 0
+
+
+def test_a_busy_port_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    from extractbench.cli.main import main
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["serve", "--model", "arith-ref", "--port", str(port),
+                     "--key", "a=sk-busy-test"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"extractbench: --host/--port: cannot serve on 127.0.0.1:{port}")
+    assert "Traceback" not in "\n".join(err)
+
+
+@pytest.mark.parametrize("command", ["serve", "proxy"])
+def test_every_interface_with_the_public_default_key_is_refused(
+        command: str, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from extractbench.cli.main import main
+
+    monkeypatch.setenv("EB_TEST_UPSTREAM", "upstream-secret-value")
+    extra = ["--upstream", "http://127.0.0.1:9/v1", "--api", "openai", "--upstream-key-env",
+             "EB_TEST_UPSTREAM", "--no-check"] if command == "proxy" else ["--model", "arith-ref"]
+    assert main([command, "--host", "0.0.0.0", *extra]) == 2
+    assert "needs explicit keys (--key ID=KEY)" in capsys.readouterr().err
