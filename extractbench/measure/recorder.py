@@ -18,10 +18,9 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from extractbench.logs.records import CellRecord
+from extractbench.logs.store import RECORDS_FILE
 
 __all__ = ["RECORDS_FILE", "Recorder", "repair_torn_tail"]
-
-RECORDS_FILE = "records.jsonl"
 
 log = logging.getLogger("extractbench.measure")
 
