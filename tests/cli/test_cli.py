@@ -64,3 +64,10 @@ def test_list(kind: str, name: str, capsys: pytest.CaptureFixture[str]) -> None:
 def test_leaderboard_without_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["leaderboard", "--results", str(tmp_path)]) == 2
     assert "no runs found" in capsys.readouterr().err
+
+
+def test_leaderboard_of_a_run_dir_that_does_not_exist_is_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["leaderboard", str(tmp_path / "no-such-run"), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no such records file" in err[0]
