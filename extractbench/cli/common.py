@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import signal
 import sys
 import threading
@@ -36,3 +37,44 @@ def serve_until_interrupted(server: Any, key_ids: list[str], default_key: bool) 
         server.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+LIMIT_OPTIONS = {"max_body_bytes": "max_body_bytes", "header_timeout": "header_timeout_s",
+                 "body_timeout": "body_timeout_s", "max_requests": "max_requests",
+                 "max_connections": "max_connections"}
+"""The server-limit options' ``argparse`` destinations -> their
+:class:`~extractbench.serving.ServerLimits` fields."""
+
+
+def positive(kind: type[int] | type[float]) -> Any:
+    """An ``argparse`` type: a positive ``kind``."""
+
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        return value
+
+    return parse
+
+
+def add_limit_options(parser: argparse.ArgumentParser) -> None:
+    """``serve``'s and ``proxy``'s server limits (defaults: ``ServerLimits``'s, not imported
+    here so that ``--help`` stays light; ``tests/cli/test_serve_command.py`` checks they
+    match)."""
+    g = parser.add_argument_group("server limits")
+    g.add_argument("--max-body-bytes", type=positive(int), metavar="N",
+                   help="largest request body; larger is HTTP 413 (default 1048576)")
+    g.add_argument("--header-timeout", type=positive(float), metavar="S",
+                   help="seconds a client has to send its request headers; then HTTP 408 and "
+                   "the connection is closed (default 10)")
+    g.add_argument("--body-timeout", type=positive(float), metavar="S",
+                   help="seconds a client has to send its request body; then HTTP 408 "
+                   "(default 30)")
+    g.add_argument("--max-requests", type=positive(int), metavar="N",
+                   help="requests handled at once; more wait their turn (default 64)")
+    g.add_argument("--max-connections", type=positive(int), metavar="N",
+                   help="open connections; a request beyond them is HTTP 503 (default 512)")

@@ -5,6 +5,15 @@ Stop sequences are handled here rather than in
 the server knows *which* sequence stopped a sample (Anthropic's ``stop_sequence``) and can
 cut the logprobs at a token boundary: a logits processor forces ``<eos>`` as soon as a stop
 sequence appears, and the text is cut at its first occurrence.
+
+How long a prompt may be: the model reads at most :attr:`ServedModel.prompt_window` prompt
+tokens (``<bos>``, the prompt's bytes, ``<sep>``) of its :attr:`ServedModel.context_tokens`.
+With ``strict_context`` a longer prompt, or a prompt plus ``max_tokens`` over the context, is
+refused as a vendor refuses it. Without (the default: the shipped classification task's prompts
+are 155-191 tokens and its teacher was trained on their tails) a prompt up to
+``max_prompt_tokens`` is read by its last ``prompt_window`` tokens and ``max_tokens`` is cut to
+the room left; a longer one is refused. The server does the refusing
+(:mod:`extractbench.serving.context`); this module only says what the limits are.
 """
 
 from __future__ import annotations
@@ -20,6 +29,9 @@ from extractbench.reference import tokenizer
 from extractbench.reference.generation import generate
 from extractbench.reference.lm import TinyLM
 from extractbench.types import Generation, LogitsProcessor, SamplingParams
+
+DEFAULT_MAX_PROMPT_TOKENS = 1024
+"""The longest prompt a lenient served model accepts (it reads the tail)."""
 
 
 @dataclass(frozen=True)
@@ -68,9 +80,15 @@ class ServedModel:
 
     max_batch = 32
 
-    def __init__(self, name: str, model: TinyLM) -> None:
+    def __init__(self, name: str, model: TinyLM, *, strict_context: bool = False,
+                 max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS) -> None:
+        if max_prompt_tokens < 1:
+            raise ValueError(f"max_prompt_tokens must be at least 1, got {max_prompt_tokens}")
         self.name = name
         self.model = model.eval()
+        self.strict_context = strict_context
+        """Refuse what the model cannot read whole (see the module docstring)."""
+        self._max_prompt_tokens = max_prompt_tokens
         self._lock = threading.Lock()
         self._queue: list[_Pending] = []
         self._queue_lock = threading.Lock()
@@ -83,6 +101,28 @@ class ServedModel:
     def max_tokens(self) -> int:
         """Upper bound on completion length (the model's context)."""
         return int(self.model.cfg.max_len)
+
+    @property
+    def context_tokens(self) -> int:
+        """The model's context: prompt and completion tokens together."""
+        return int(self.model.cfg.max_len)
+
+    @property
+    def prompt_window(self) -> int:
+        """The most prompt tokens the model reads (``<bos>`` and ``<sep>`` included)."""
+        return int(self.model.cfg.max_prompt)
+
+    @property
+    def max_prompt_tokens(self) -> int:
+        """The longest prompt accepted, in tokens: :attr:`prompt_window` when strict."""
+        if self.strict_context:
+            return self.prompt_window
+        return max(self._max_prompt_tokens, self.prompt_window)
+
+    def input_tokens(self, prompt: str) -> int:
+        """Tokens of the whole prompt as sent (``<bos> prompt-bytes <sep>``), before any is
+        left unread; cheap for any length (nothing is tokenized)."""
+        return len(prompt.encode("utf-8", errors="surrogatepass")) + 2
 
     def count_tokens(self, text: str) -> int:
         """Tokens of ``text`` for this model's byte tokenizer."""

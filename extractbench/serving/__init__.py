@@ -9,6 +9,10 @@ proxy, the same stack in front of a remote endpoint. Both run the one
     with RunningServer(app) as server:
         client = openai.OpenAI(base_url=server.openai_base_url, api_key="sk-a-0")
 
+Both run behind :class:`ServerLimits` (body size, header and body deadlines, requests in
+flight, connections; ``RunningServer(app, limits=...)``), and the reference app refuses prompts
+its model would not read whole with the vendor's context-length error.
+
 ``ServedModel``, ``ServedGeneration`` and ``stop_sequence_of`` (which import torch) load on
 first use, so the proxy path stays torch-free.
 """
@@ -19,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from extractbench.serving.app import create_app
 from extractbench.serving.errors import ApiError
+from extractbench.serving.limits import ServerLimits
 from extractbench.serving.pipeline import Pipeline, pipeline_of
 from extractbench.serving.proxy import ProxyState, create_proxy_app
 from extractbench.serving.running import RunningServer, serve_forever
@@ -33,6 +38,7 @@ __all__ = [
     "RunningServer",
     "ServedGeneration",
     "ServedModel",
+    "ServerLimits",
     "create_app",
     "create_proxy_app",
     "pipeline_of",

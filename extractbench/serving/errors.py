@@ -14,7 +14,9 @@ import pydantic
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
 from extractbench.defenses import Rejection
 
@@ -104,7 +106,13 @@ class ApiError(Exception):
 def family_of(request: Request) -> Family:
     """Which error shape a request expects: Anthropic for ``/v1/messages`` and for any
     request carrying the ``anthropic-version`` header (the Anthropic SDK always sends it)."""
-    if request.url.path.startswith("/v1/messages") or "anthropic-version" in request.headers:
+    return family_of_scope(request.scope)
+
+
+def family_of_scope(scope: Scope) -> Family:
+    """:func:`family_of` for an ASGI scope (before there is a request object)."""
+    path = str(scope.get("path", ""))
+    if path.startswith("/v1/messages") or "anthropic-version" in Headers(scope=scope):
         return "anthropic"
     return "openai"
 

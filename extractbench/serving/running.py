@@ -1,4 +1,6 @@
-"""Running the app: in a background thread on a free loopback port, or in the foreground."""
+"""Running the app: in a background thread on a free loopback port, or in the foreground;
+either way behind the :class:`~extractbench.serving.limits.ServerLimits` (body size, header
+and body deadlines, requests in flight, connections)."""
 
 from __future__ import annotations
 
@@ -6,24 +8,47 @@ import socket
 import threading
 import time
 from types import TracebackType
+from typing import Any
 
 import httpx
 import uvicorn
 from fastapi import FastAPI
+
+from extractbench.serving.connection import protocol_class
+from extractbench.serving.guard import Guard
+from extractbench.serving.limits import ServerLimits
+
+
+def server_config(app: FastAPI, limits: ServerLimits, **kwargs: Any) -> uvicorn.Config:
+    """The uvicorn configuration serving ``app`` behind ``limits`` (``kwargs``: the rest of
+    ``uvicorn.Config``). No access log: keys stay out of logs."""
+    return uvicorn.Config(
+        Guard(app, limits),
+        http=protocol_class(limits),
+        ws="none",
+        # uvicorn answers 503 once the open connections (this one included) reach the limit
+        limit_concurrency=limits.max_connections + 1,
+        h11_max_incomplete_event_size=limits.max_header_bytes,
+        access_log=False,
+        **kwargs,
+    )
 
 
 class RunningServer:
     """A uvicorn server for ``app`` in a background thread; a context manager.
 
     ``port=0`` picks a free port; :attr:`port` is the actual one. Point the OpenAI SDK at
-    :attr:`openai_base_url` and the Anthropic SDK at :attr:`anthropic_base_url`.
+    :attr:`openai_base_url` and the Anthropic SDK at :attr:`anthropic_base_url`. ``limits``
+    default to :class:`ServerLimits`'s defaults.
     """
 
     def __init__(
-        self, app: FastAPI, host: str = "127.0.0.1", port: int = 0, timeout: float = 10.0
+        self, app: FastAPI, host: str = "127.0.0.1", port: int = 0, timeout: float = 10.0,
+        limits: ServerLimits | None = None,
     ) -> None:
         self.app = app
         self.host = host
+        self.limits = limits or ServerLimits()
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -32,9 +57,8 @@ class RunningServer:
             self._sock.close()  # a busy port: release the socket, the caller reports it
             raise
         self.port: int = self._sock.getsockname()[1]
-        config = uvicorn.Config(
-            app, log_config=None, log_level="warning", access_log=False, lifespan="off"
-        )
+        config = server_config(app, self.limits, log_config=None, log_level="warning",
+                               lifespan="off")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._sock]},
@@ -97,6 +121,9 @@ class RunningServer:
         self.stop()
 
 
-def serve_forever(app: FastAPI, host: str = "127.0.0.1", port: int = 8000) -> None:
+def serve_forever(app: FastAPI, host: str = "127.0.0.1", port: int = 8000,
+                  limits: ServerLimits | None = None) -> None:
     """Serve ``app`` in the foreground until interrupted (no access log: keys stay out)."""
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+    config = server_config(app, limits or ServerLimits(), host=host, port=port,
+                           log_level="info")
+    uvicorn.Server(config).run()
