@@ -242,7 +242,8 @@ async def defended_score(
     todo = [i.prompt for i in items if prompt_hash(i.prompt) not in done]
     budget = Budget(queries=max(1, 5 * len(todo)))
     oracle = Oracle(endpoint, list(keys), budget, log, concurrency=concurrency,
-                    retry=RetryPolicy(seed=seed), segment=Segment(attack="benign-eval"))
+                    retry=RetryPolicy(seed=seed), segment=Segment(attack="benign-eval"),
+                    replay=False)
     try:
         outcomes = await oracle.query_many(
             todo, max_tokens=max_tokens or task.max_answer_tokens, temperature=temperature)

@@ -70,6 +70,15 @@ class KeyRing:
                 return key
         return self._keys[self._rr % n]  # all dead: any one reports the error
 
+    def pick_as_logged(self, key_id: str) -> Key | None:
+        """The key a logged query used, picked as :meth:`pick` picked it then (the round-robin
+        goes on after it); None when no key has that id."""
+        for i, key in enumerate(self._keys):
+            if key.key_id == key_id:
+                self._rr = (i + 1) % len(self._keys)
+                return key
+        return None
+
     def kill(self, key: Key, failure: Failure) -> None:
         if key.dead is None:
             key.dead = failure

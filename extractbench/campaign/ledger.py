@@ -40,6 +40,17 @@ class Ledger:
     def note(self, text: str, **data: Any) -> None:
         self.harvest.note(text, **data)
 
+    def replayed(self, entries: Sequence[ResponseEntry | ErrorEntry]) -> None:
+        """Count a resumed harvest's logged entries of one query as if just made (they are
+        not written again)."""
+        for e in entries:
+            if isinstance(e, ResponseEntry):
+                self.answers += 1
+            else:
+                self.errors[e.error_type] += 1
+                if e.wait_s is not None:
+                    self.retried(e.wait_s)
+
     def retried(self, wait: float) -> None:
         self.retries += 1
         self.waited += wait

@@ -52,6 +52,7 @@ from extractbench.campaign.outcomes import (
 )
 from extractbench.campaign.pacing import Pacer, RateLimits, RetryPolicy
 from extractbench.campaign.purse import Purse
+from extractbench.campaign.replay import Logged, Replay
 from extractbench.config.budget import Budget, Prices, Remaining, Reservation, Spent
 from extractbench.endpoints.clients import (
     Completion,
@@ -112,11 +113,14 @@ class Oracle:
         on_progress: Callable[[Spent], None] | None = None,
         client: EndpointClient | None = None,
         segment: Segment | None = None,
+        replay: bool = True,
     ) -> None:
         """``keys`` are ``(key_id, api_key)`` pairs; ``key_id`` is what logs show. An existing
         harvest file is resumed: its spend counts against ``budget`` and indices continue.
         ``input_overhead_tokens`` is added to the prompt's UTF-8 byte count to bound its input
-        tokens (it grows to the largest overhead the endpoint reports)."""
+        tokens (it grows to the largest overhead the endpoint reports). With ``replay`` (the
+        default) a resumed attack is replayed against the log (see
+        :mod:`~extractbench.campaign.replay`); without, every query is new."""
         self._keys = KeyRing(keys)
         if concurrency < 1:
             raise ValueError("concurrency and max_attempts must be at least 1")
@@ -133,9 +137,11 @@ class Oracle:
         self._sem: asyncio.Semaphore | None = None
 
         prior = harvest.entries()
-        self._purse.restore(spent_in(prior))
+        self._replay = Replay(prior if replay else [])
+        logged = spent_in(prior)
+        self._purse.restore(logged, hidden=logged if self._replay.active else None)
         indices = [e.index for e in prior if isinstance(e, ResponseEntry | ErrorEntry)]
-        self._next_index = max(indices, default=-1) + 1
+        self._next_index = 0 if self._replay.active else max(indices, default=-1) + 1
         seg = segment or Segment()
         harvest.start_segment(run_id=seg.run_id, cell_id=seg.cell_id, attack=seg.attack,
                               api=endpoint.api, base_url=endpoint.base_url,
@@ -158,16 +164,22 @@ class Oracle:
         return self._keys.fatal_error
 
     def spent(self) -> Spent:
+        """What the queries so far cost (on a resumed harvest: the queries replayed so far)."""
         return self._purse.spent()
 
     def remaining(self) -> Remaining:
+        """Room left under each limit, as the attack sees it (see :meth:`spent`)."""
         return self._purse.remaining()
 
     def stats(self) -> OracleStats:
-        return self._ledger.stats(self._purse.spent())
+        """The campaign's counts; ``spent`` is everything charged, in every segment."""
+        return self._ledger.stats(self._purse.total())
 
     def note(self, text: str, **data: Any) -> None:
-        """Add a free-form note to the harvest log (data must be JSON-serialisable)."""
+        """Add a free-form note to the harvest log (data must be JSON-serialisable). A resumed
+        attack's notes that the log already has are not written twice."""
+        if self._replay.seen_note(text, data):
+            return
         self._ledger.note(text, **data)
 
     async def query(
@@ -196,12 +208,24 @@ class Oracle:
                            top_logprobs=top_logprobs or None, stop=list(stop) if stop else None)
         index = self._next_index
         self._next_index += 1
-        key = self._keys.pick(key_index)
+        first_attempt = 1
+        logged = self._replay.take(index)
+        if logged is None:
+            key = self._keys.pick(key_index)
+        else:
+            key, why = self._pick_as_logged(logged, key_index, req)
+            if why is None:
+                outcome = self._replayed(logged, key, req)
+                if outcome is not None:
+                    return outcome
+                first_attempt = logged.attempts + 1
+            else:
+                index = self._diverged(index, why)
         if key.dead is not None:
             return self._not_sent(index, key, req)
         assert self._sem is not None
         async with self._sem:
-            return await self._run(index, key, req)
+            return await self._run(index, key, req, first_attempt)
 
     async def query_many(self, prompts: Iterable[str], **kw: Any) -> list[QueryOutcome]:
         """:meth:`query` for each prompt, concurrently; prompts the budget cannot cover get a
@@ -238,9 +262,10 @@ class Oracle:
 
     # -- one query --------------------------------------------------------------------------
 
-    async def _run(self, index: int, key: Key, req: QueryRequest) -> QueryOutcome:
+    async def _run(self, index: int, key: Key, req: QueryRequest,
+                   first_attempt: int = 1) -> QueryOutcome:
         nbytes = len(req.prompt.encode("utf-8"))
-        attempt = 0
+        attempt = first_attempt - 1
         while True:
             attempt += 1
             await self._pacer.wait_pause()
@@ -323,6 +348,57 @@ class Oracle:
         return Answer(index=index, key_id=key.key_id, prompt=req.prompt, text=c.text,
                       finish_reason=c.finish_reason, logprobs=c.logprobs,
                       usage=Usage(in_tok, out_tok, estimated, cost), attempts=attempt)
+
+    # -- a resumed harvest ------------------------------------------------------------------
+
+    def _replayed(self, logged: Logged, key: Key, req: QueryRequest) -> QueryOutcome | None:
+        """The logged outcome of a replayed query (nothing sent, nothing charged again), or
+        None when the log has only retried attempts of it (the caller sends it live)."""
+        self._ledger.replayed(logged.entries)
+        self._purse.shown(logged.spent())
+        final = logged.final
+        if final is None:
+            return None
+        if isinstance(final, ResponseEntry):
+            key.verified = True
+            u = final.usage
+            if not final.tokens_estimated:  # learn the overhead as the live run did
+                self._overhead = max(self._overhead, u.input_tokens - len(req.prompt.encode()))
+            return Answer(index=final.index, key_id=final.key_id, prompt=req.prompt,
+                          text=final.response.text, finish_reason=final.response.finish_reason,
+                          logprobs=final.response.logprobs,
+                          usage=Usage(u.input_tokens, u.output_tokens, final.tokens_estimated,
+                                      final.cost_usd),
+                          attempts=final.attempt)
+        failure = Failure(index=final.index, key_id=final.key_id, prompt=req.prompt,
+                          error_type=final.error_type, message=final.message,
+                          status=final.status, attempts=final.attempt)
+        if final.error_type in FATAL:
+            self._keys.kill(key, failure)
+        elif final.charged and final.status is not None:
+            key.verified = True
+        return failure
+
+    def _pick_as_logged(self, logged: Logged, key_index: int | None,
+                        req: QueryRequest) -> tuple[Key, str | None]:
+        """The key for a replayed query (the logged one), and why the query is not the
+        logged one (None when it is)."""
+        key = (self._keys.pick_as_logged(logged.key_id)
+               if key_index is None and logged.key_id is not None else None)
+        if key is None:
+            key = self._keys.pick(key_index)
+        return key, logged.mismatch(req, key.key_id)
+
+    def _diverged(self, index: int, why: str) -> int:
+        """End the replay at ``index`` (the attack asked for something else than the log
+        has); returns the fresh index the query gets."""
+        self._replay.abandon()
+        self._purse.shown(None)
+        fresh = max(self._next_index, self._replay.end)
+        self._next_index = fresh + 1
+        self._ledger.note("replay diverged: live from here", index=index, why=why,
+                          fresh_index=fresh)
+        return fresh
 
     def _not_sent(self, index: int, key: Key, req: QueryRequest) -> Failure:
         assert key.dead is not None

@@ -21,16 +21,34 @@ class Purse:
         self.on_progress = on_progress
         self._meter = BudgetMeter(budget, prices)
         self._waiters: list[asyncio.Future[None]] = []
+        self._hidden = Spent()
 
-    def restore(self, spent: Spent) -> None:
-        """Count an earlier segment's spend (a resumed harvest) against the budget."""
+    def restore(self, spent: Spent, *, hidden: Spent | None = None) -> None:
+        """Count an earlier segment's spend (a resumed harvest) against the budget. ``hidden``
+        (part of it) counts against every limit but is not shown by :meth:`spent` and
+        :meth:`remaining` until :meth:`shown` says so: the spend of logged queries a
+        resumed attack has not replayed yet."""
         self._meter.restore(spent)
+        self._hidden = hidden or Spent()
 
-    def spent(self) -> Spent:
+    def shown(self, spent: Spent | None) -> None:
+        """Show ``spent`` of the hidden spend (``None``: all of it)."""
+        self._hidden = Spent() if spent is None else _minus(self._hidden, spent)
+
+    def total(self) -> Spent:
+        """Everything charged, hidden or not."""
         return self._meter.spent()
 
+    def spent(self) -> Spent:
+        return _minus(self._meter.spent(), self._hidden)
+
     def remaining(self) -> Remaining:
-        return self._meter.remaining()
+        r, h, b = self._meter.remaining(), self._hidden, self.budget
+        return Remaining(
+            queries=None if r.queries is None else min(b.queries or 0, r.queries + h.queries),
+            tokens=None if r.tokens is None else min(b.tokens or 0, r.tokens + h.tokens),
+            usd=None if r.usd is None else min(b.usd or 0.0, r.usd + h.usd),
+        )
 
     async def reserve(self, est_in: int, max_tokens: int) -> Reservation:
         """Hold the worst case; wait while queries in flight may free room; raise
@@ -51,7 +69,7 @@ class Purse:
         cost = self._meter.settle(reservation, input_tokens, output_tokens)
         self._changed()
         if self.on_progress is not None:
-            self.on_progress(self._meter.spent())
+            self.on_progress(self.spent())
         return cost
 
     def release(self, reservation: Reservation) -> None:
@@ -64,3 +82,8 @@ class Purse:
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
+
+
+def _minus(a: Spent, b: Spent) -> Spent:
+    return Spent(queries=a.queries - b.queries, input_tokens=a.input_tokens - b.input_tokens,
+                 output_tokens=a.output_tokens - b.output_tokens, usd=a.usd - b.usd)

@@ -81,6 +81,26 @@ class CellRunner:
             provenance=provenance(self.sc.name, str(self.path), self.scenario_hash),
         )
 
+    def _set_aside(self, cell: Cell) -> None:
+        """A defended cell is not replayed: the defense's per-key state is part of what it
+        measures, and only live traffic rebuilds it. An interrupted attempt's logs (harvest,
+        benign traffic, audit) move to ``interrupted/<n>/`` and the cell starts over. (An
+        undefended cell's harvest stays: its attack is replayed against it.)"""
+        logs = [self.run_dir / d / f"{cell.slug}.jsonl" for d in ("harvest", "benign", "audit")]
+        if not any(p.exists() for p in logs):
+            return
+        aside = self.run_dir / "interrupted"
+        n = 1
+        while any((aside / str(n) / p.parent.name / p.name).exists() for p in logs):
+            n += 1
+        for p in logs:
+            if p.exists():
+                dest = aside / str(n) / p.parent.name / p.name
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                p.rename(dest)
+        log.info("cell %s: a defended cell starts over; the interrupted attempt's logs are in "
+                 "interrupted/%d/", cell.id, n)
+
     def _measure(self, cell: Cell, common: dict[str, Any], t0: float) -> CellRecord:
         task = self.tasks.get(cell.task, cell.seed)
         items = task.split("heldout")
@@ -91,6 +111,8 @@ class CellRunner:
         # 1. the campaign (with legitimate traffic alongside on a defended profile)
         ta = time.time()
         harvest_path = self.run_dir / "harvest" / f"{cell.slug}.jsonl"
+        if self.fleet.live[cell.endpoint].pipeline is not None:
+            self._set_aside(cell)
         audit_path = self.fleet.fresh_defenses(cell.endpoint, cell.slug)
         got_campaign = collect(self.sc, self.fleet, cell, task, harvest_path, self.run_dir,
                                self.run_id, self.progress)
@@ -104,6 +126,8 @@ class CellRunner:
 
         # 2. the student, 3. its scores
         spec = self.sc.students[cell.student]
+        log.info("cell %s: campaign done (%d pairs, %s); training %s", cell.id, len(got),
+                 got_campaign.stop_reason, spec.name)
         self.progress.status(f"{cell.id}: training {spec.name} on {len(got)} pairs")
         te = time.time()
         student = fit_and_score(spec, train_pairs(entries), cell.seed, task)

@@ -311,8 +311,11 @@ def test_refusal_is_an_error_not_a_pair(fake: FakeEndpoint, tmp_path: Path) -> N
 
 
 def test_resume_carries_spend_and_indices(fake: FakeEndpoint, tmp_path: Path) -> None:
+    """Without replay (``replay=False``), a second session's queries are new ones: the logged
+    spend still counts and indices go on. (With replay, see test_replay.py.)"""
+
     async def session(n: int) -> list[Answer | Failure]:
-        async with make_oracle(fake.openai_url, tmp_path, Budget(queries=5)) as o:
+        async with make_oracle(fake.openai_url, tmp_path, Budget(queries=5), replay=False) as o:
             return await o.query_many([f"p{i}" for i in range(n)])
 
     first = run(session(3))

@@ -1,0 +1,139 @@
+"""Resuming a harvest exactly once: the attack is replayed against what it already bought.
+
+A resumed cell re-runs its attack from the same seed. Each query it makes gets the same index
+as in the interrupted run (indices are handed out in call order, which a seeded attack
+repeats), so the oracle can look the query up in the log:
+
+- the log has the query's outcome (an answer, a refusal, a final error, a query not sent on a
+  dead key): it is returned as it was, without sending or charging again;
+- the log has only retried attempts of it (the run died during a backoff or a retry): it is
+  sent live, its attempts numbered on from the logged ones;
+- the log has nothing for it (it was in flight at the crash, or stopped by the budget): it is
+  sent live (budget decisions are made again, on the same spend).
+
+The logged spend counts against the budget from the start, so live queries can never take the
+total past a limit; what the attack *sees* (``remaining()``) is the spend up to the point it
+has replayed, as in the uninterrupted run, so its decisions come out the same.
+
+A query that does not match its logged counterpart (another prompt, settings or key: the
+attack or the scenario changed) ends the replay: the rest of the log keeps its spend and its
+answers (they stay training pairs: they were bought), and from then on every query is live
+under fresh indices. A note in the log says where.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from extractbench.config.budget import Spent
+from extractbench.endpoints.clients import QueryRequest
+from extractbench.logs.harvest import Entry, ErrorEntry, NoteEntry, ResponseEntry, spent_in
+
+__all__ = ["Logged", "Replay"]
+
+
+@dataclass
+class Logged:
+    """What the log holds for one query index."""
+
+    entries: list[ResponseEntry | ErrorEntry] = field(default_factory=list)
+
+    @property
+    def prompt(self) -> str:
+        e = self.entries[0]
+        return e.request.prompt if isinstance(e, ResponseEntry) else e.prompt
+
+    @property
+    def key_id(self) -> str | None:
+        return self.entries[0].key_id
+
+    @property
+    def final(self) -> ResponseEntry | ErrorEntry | None:
+        """The query's outcome, or None when only retried attempts were logged."""
+        last = self.entries[-1]
+        if isinstance(last, ResponseEntry) or last.wait_s is None:
+            return last
+        return None
+
+    @property
+    def attempts(self) -> int:
+        return max(e.attempt for e in self.entries)
+
+    def spent(self) -> Spent:
+        return spent_in(self.entries)
+
+    def mismatch(self, req: QueryRequest, key_id: str) -> str | None:
+        """Why ``req`` on ``key_id`` is not this logged query, or None when it is."""
+        if req.prompt != self.prompt:
+            return "another prompt"
+        if self.key_id is not None and key_id != self.key_id:
+            return f"another key ({key_id!r}, logged {self.key_id!r})"
+        for e in self.entries:
+            if isinstance(e, ResponseEntry):
+                p = e.request.params
+                mine = (req.temperature, req.max_tokens, req.top_p, req.seed, req.stop,
+                        req.logprobs, req.top_logprobs)
+                logged = (p.temperature, p.max_tokens, p.top_p, p.seed, p.stop, p.logprobs,
+                          p.top_logprobs)
+                if mine != logged:
+                    return "other generation settings"
+        return None
+
+
+class Replay:
+    """The part of a harvest a resumed attack has not yet replayed."""
+
+    def __init__(self, prior: Sequence[Entry]) -> None:
+        self._by_index: dict[int, Logged] = {}
+        for e in prior:
+            if isinstance(e, ErrorEntry) and e.error_type == "budget":
+                continue  # free, and decided again on resume
+            if isinstance(e, ResponseEntry | ErrorEntry):
+                self._by_index.setdefault(e.index, Logged()).entries.append(e)
+        indices = [e.index for e in prior if isinstance(e, ResponseEntry | ErrorEntry)]
+        self.end = max(indices, default=-1) + 1
+        """One past the largest logged index: the first index no earlier run used."""
+        self._notes = Counter(_note_key(e) for e in prior if isinstance(e, NoteEntry))
+        self.replayed = 0
+        self.active = bool(self._by_index)
+
+    def __len__(self) -> int:
+        return len(self._by_index)
+
+    def take(self, index: int) -> Logged | None:
+        """The logged query at ``index`` (removed from the replay), or None."""
+        if not self.active:
+            return None
+        logged = self._by_index.pop(index, None)
+        if logged is not None:
+            self.replayed += 1
+        if not self._by_index:
+            self.active = False
+        return logged
+
+    def abandon(self) -> None:
+        """Stop replaying (the caller shows all logged spend from now on)."""
+        self._by_index.clear()
+        self.active = False
+
+    def seen_note(self, text: str, data: dict[str, object]) -> bool:
+        """True (once per logged copy) when the log already has this note: a replayed attack
+        writes its notes again, and the log keeps one copy."""
+        k = _note_key_of(text, data)
+        if self._notes[k] > 0:
+            self._notes[k] -= 1
+            return True
+        return False
+
+
+def _note_key(e: NoteEntry) -> str:
+    return _note_key_of(e.text, dict(e.data))
+
+
+def _note_key_of(text: str, data: dict[str, object]) -> str:
+    import json
+
+    return json.dumps([text, data], sort_keys=True, default=str)
+
