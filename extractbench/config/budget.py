@@ -23,13 +23,18 @@ _USD_EPS = 1e-12  # float slack when comparing dollar sums
 
 
 class Budget(BaseModel):
-    """An attack's spending limits; at least one is set, and a request must fit under all."""
+    """An attack's spending limits; at least one is set, and a request must fit under all.
+    Strict (``"5"`` and ``true`` are not numbers) and finite, with upper bounds far above any
+    real campaign so a label stays a short file name."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
-    queries: int | None = Field(default=None, gt=0, description="requests that reach the endpoint")
-    tokens: int | None = Field(default=None, gt=0, description="input plus output tokens")
-    usd: float | None = Field(default=None, gt=0, description="dollars at the configured prices")
+    queries: int | None = Field(default=None, gt=0, le=10**9,
+                                description="requests that reach the endpoint")
+    tokens: int | None = Field(default=None, gt=0, le=10**12,
+                               description="input plus output tokens")
+    usd: float | None = Field(default=None, gt=0, le=10**6,
+                              description="dollars at the configured prices")
 
     @model_validator(mode="after")
     def _one_limit_set(self) -> Budget:
@@ -53,10 +58,10 @@ class Budget(BaseModel):
 class Prices(BaseModel):
     """Endpoint prices in USD per million tokens (zero for the local reference endpoint)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
-    input_per_mtok: float = Field(default=0.0, ge=0)
-    output_per_mtok: float = Field(default=0.0, ge=0)
+    input_per_mtok: float = Field(default=0.0, ge=0, le=10**6)
+    output_per_mtok: float = Field(default=0.0, ge=0, le=10**6)
 
     def cost(self, input_tokens: int, output_tokens: int) -> float:
         """Dollars for one request with this usage."""

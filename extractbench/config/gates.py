@@ -3,19 +3,31 @@
 A ``min``/``max`` gate is checked on each record it applies to (its ``where:`` coordinates). A
 ``beats`` gate compares a pair of cells that differ only by student, so it is checked when the
 second of the pair is known: :class:`GateBook` keeps the records of a run for that.
+
+A gate that selects no cell would pass every run without checking anything, so
+:func:`gate_problems` refuses one at validate time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, get_args
 
-from extractbench.config.scenario import Gate
+from extractbench.config.scenario import Gate, GateCoordinate
 
 if TYPE_CHECKING:
+    from extractbench.config.plan import Cell
     from extractbench.logs.records import CellRecord
 
-__all__ = ["GateBook", "failures", "gate_applies", "gate_value", "same_cell_but_student"]
+__all__ = ["COORDINATES", "GateBook", "cell_coordinates", "failures", "gate_applies",
+           "gate_problems", "gate_value", "same_cell_but_student"]
+
+COORDINATES: tuple[str, ...] = get_args(GateCoordinate)
+"""The coordinates a gate's ``where:`` can name."""
+
+
+def _at(where: Mapping[GateCoordinate, object], coords: Mapping[str, object]) -> bool:
+    return all(str(coords.get(k)) == str(v) for k, v in where.items())
 
 
 def gate_applies(gate: Gate, record: CellRecord) -> bool:
@@ -24,8 +36,77 @@ def gate_applies(gate: Gate, record: CellRecord) -> bool:
         "endpoint": record.endpoint, "task": record.task, "attack": record.attack,
         "student": record.student, "budget": record.budget_label, "seed": record.seed,
     }
-    return record.status == "ok" and all(str(coords.get(k)) == str(v)
-                                         for k, v in gate.where.items())
+    return record.status == "ok" and _at(gate.where, coords)
+
+
+def cell_coordinates(cell: Cell) -> dict[str, object]:
+    """A planned cell's coordinates, as :func:`gate_applies` reads them from its record."""
+    return {"endpoint": cell.endpoint, "task": cell.task, "attack": cell.attack,
+            "student": cell.student, "budget": cell.budget.label(), "seed": cell.seed}
+
+
+def gate_problems(gates: Sequence[Gate], cells: Sequence[Cell]) -> list[str]:
+    """``gates.N.field: problem`` lines for the gates that would check no cell of ``cells``:
+    a ``where:`` value no cell has, values no cell has together, or a ``beats`` gate none of
+    whose cells has its partner (the same cell trained with the ``beats`` student)."""
+    coords = [cell_coordinates(c) for c in cells]
+    index: dict[str, dict[str, set[int]]] = {k: {} for k in COORDINATES}
+    for i, c in enumerate(coords):
+        for k, v in c.items():
+            index[k].setdefault(str(v), set()).add(i)
+    pairs = _Pairs(coords)
+    partnered: dict[str, set[int]] = {}
+    out = []
+    for n, gate in enumerate(gates):
+        chosen = _selected(gate, index, len(cells))
+        if isinstance(chosen, str):
+            out.append(f"gates.{n}.{chosen}")
+            continue
+        if gate.beats is None:
+            continue
+        if gate.beats not in partnered:
+            partnered[gate.beats] = pairs.partnered(gate.beats)
+        if not chosen & partnered[gate.beats]:
+            out.append(f"gates.{n}.beats: no cell it selects has a partner trained with "
+                       f"{gate.beats!r} (the same endpoint, task, attack, budget and seed; put "
+                       f"{gate.beats!r} in the same sub-grids)")
+    return out
+
+
+def _selected(gate: Gate, index: dict[str, dict[str, set[int]]], n: int) -> set[int] | str:
+    """The cells (indices) at ``gate.where``, or the problem when there are none."""
+    sets = []
+    for k, v in gate.where.items():
+        cells = index[k].get(str(v))
+        if cells is None:
+            known = sorted(index[k])
+            shown = ", ".join(known[:12]) + (", ..." if len(known) > 12 else "")
+            return f"where.{k}: {v!r} matches no cell (the grid's {k}s: {shown})"
+        sets.append(cells)
+    if not sets:
+        return set(range(n))
+    sets.sort(key=len)
+    chosen = sets[0].intersection(*sets[1:])
+    if not chosen:
+        together = ", ".join(f"{k}={v}" for k, v in gate.where.items())
+        return f"where: no cell has {together} (check grids:)"
+    return chosen
+
+
+class _Pairs:
+    """Cells grouped by every coordinate but the student."""
+
+    def __init__(self, coords: list[dict[str, object]]) -> None:
+        self.keys = [(tuple(v for k, v in c.items() if k != "student"), c["student"])
+                     for c in coords]
+        self.students: dict[tuple[object, ...], set[object]] = {}
+        for rest, student in self.keys:
+            self.students.setdefault(rest, set()).add(student)
+
+    def partnered(self, floor: str) -> set[int]:
+        """Cells not trained with ``floor`` whose partner trained with it is in the grid."""
+        return {i for i, (rest, student) in enumerate(self.keys)
+                if student != floor and floor in self.students[rest]}
 
 
 def gate_value(gate: Gate, record: CellRecord) -> float | None:

@@ -2,18 +2,24 @@
 
 The grid is the union of the scenario's ``grids:`` (default: the full cross product of
 endpoints x tasks x attacks x budgets x students x seeds), with budgets smallest first, so a
-curve fills from its cheap end. Nothing here imports torch or starts anything.
+curve fills from its cheap end. A grid has at least one cell and at most :data:`MAX_CELLS`
+(:func:`grid_problems`). Nothing here imports torch or starts anything.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from extractbench.config.budget import Budget
 from extractbench.config.scenario import Grid, Scenario
 
-__all__ = ["Cell", "budget_size", "grid"]
+__all__ = ["MAX_CELLS", "Cell", "budget_size", "grid", "grid_problems", "grid_size_bound"]
+
+MAX_CELLS = 20_000
+"""Most cells a scenario may have: each cell trains a student, so even a quick cell makes this
+days of work; split a larger study into several scenarios."""
 
 
 @dataclass(frozen=True)
@@ -64,3 +70,29 @@ def grid(sc: Scenario) -> list[Cell]:
                                 cell = Cell(e, t, a, b, s, seed)
                                 cells.setdefault(cell.id, cell)
     return list(cells.values())
+
+
+def grid_size_bound(sc: Scenario) -> int:
+    """An upper bound on ``len(grid(sc))`` (the sub-grids' sizes added up), without building
+    the cells."""
+    total = 0
+    for g in sc.grids or [Grid()]:
+        sizes = [len(getattr(g, section) or getattr(sc, section))
+                 for section in ("endpoints", "tasks", "attacks", "budgets", "students", "seeds")]
+        total += math.prod(sizes)
+    return total
+
+
+def grid_problems(sc: Scenario) -> list[str]:
+    """``field.path: problem`` lines when the grid has no cells or more than
+    :data:`MAX_CELLS`; it is built only when its bound is near the limit or below."""
+    where = "grids" if sc.grids else "(top level)"
+    bound = grid_size_bound(sc)
+    n = bound if bound > 10 * MAX_CELLS else len(grid(sc))
+    if n > MAX_CELLS:
+        size = f"up to {n:,}" if bound > 10 * MAX_CELLS else f"{n:,}"
+        return [f"{where}: the grid has {size} cells, more than {MAX_CELLS:,} (use grids: to "
+                "choose sub-grids, or split it into several scenarios)"]
+    if n == 0:
+        return [f"{where}: the grid has no cells (check grids:)"]
+    return []

@@ -1,8 +1,12 @@
 """Scenario files: the versioned, validated description of a benchmark grid.
 
-A scenario is YAML loaded with ``yaml.safe_load`` into frozen pydantic models with
-``extra="forbid"``, so a typo is an error, not a silent default. Problems are reported one per
-line as ``FILE: field.path: problem (hint)``.
+A scenario is YAML read by :func:`extractbench.config.source.read_yaml` (bounded size, depth
+and aliases; duplicate keys are errors) into frozen, strict pydantic models with
+``extra="forbid"``, so a typo is an error, not a silent default, and ``true`` or ``"5"`` is not
+a number. Names follow :data:`extractbench.config.values.NAME_RULE`; numbers are finite. Then
+every plugin is built once, the grid is expanded and every gate must select a cell. Problems
+are reported one per line as ``FILE: field.path: problem (hint)``; :func:`load_scenario` raises
+nothing but :class:`ScenarioError`.
 """
 
 from __future__ import annotations
@@ -10,27 +14,72 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from extractbench.config.budget import Budget, Prices
+from extractbench.config.values import (
+    Coordinate,
+    Line,
+    Name,
+    PlainParams,
+    Text,
+    escape,
+    name_problem,
+    params_problem,
+)
 from extractbench.errors import ExtractbenchError
 
 SCHEMA_VERSION = 1
+MAX_SPLIT = 100_000
+"""Largest split of a task (building the task at validate time must stay quick)."""
+MAX_SEED = 2**31 - 1
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):  # True == 1, and a Literal[1] would take it
+        raise ValueError(f"expected {SCHEMA_VERSION}, got {str(value).lower()}")
+    return value
+
+
+def _url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or " " in value:
+        raise ValueError(f"{value!r} is not an http(s) URL (e.g. https://api.openai.com/v1)")
+    return value
+
+
+def _env_name(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,127}", value):
+        raise ValueError(f"{value!r} is not an environment variable name (letters, digits and "
+                         "'_', not starting with a digit)")
+    return value
+
+
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 
 
 class DefenseSpec(_Model):
     """One stage of a profile's defense stack."""
 
-    name: str = Field(description="registered defense name (see `extractbench list defenses`)")
-    params: dict[str, Any] = Field(default_factory=dict, description="the defense's parameters")
+    name: Line = Field(description="registered defense name (see `extractbench list defenses`)")
+    params: PlainParams = Field(default_factory=dict, description="the defense's parameters")
 
 
 class RateLimits(_Model):
@@ -44,7 +93,7 @@ class ReferenceEndpoint(_Model):
     """The embedded reference endpoint: a local HTTP server with a reference teacher."""
 
     kind: Literal["reference"] = "reference"
-    model: str | None = Field(
+    model: Line | None = Field(
         default=None,
         description="reference model to serve; default: each task family's own teacher",
     )
@@ -62,9 +111,11 @@ class RemoteEndpoint(_Model):
 
     kind: Literal["remote"] = "remote"
     api: Literal["openai", "anthropic"]
-    base_url: str = Field(description="e.g. https://api.openai.com/v1")
-    model: str
-    api_key_env: str = Field(description="name of the environment variable holding the key")
+    base_url: Annotated[Line, AfterValidator(_url)] = Field(
+        description="e.g. https://api.openai.com/v1")
+    model: Line = Field(min_length=1, max_length=256)
+    api_key_env: Annotated[str, AfterValidator(_env_name)] = Field(
+        description="name of the environment variable holding the key")
     prices: Prices = Field(default_factory=Prices, description="USD per million tokens")
     rate_limits: RateLimits = Field(default_factory=RateLimits)
     max_tokens_param: Literal["max_tokens", "max_completion_tokens"] = Field(
@@ -80,7 +131,7 @@ class RemoteEndpoint(_Model):
         description="max output tokens per answer, overriding the task's answer length "
         "(reasoning models spend tokens before answering)",
     )
-    timeout_s: float = Field(default=60.0, gt=0, description="per request")
+    timeout_s: float = Field(default=60.0, gt=0, le=3600, description="per request")
     defenses: list[DefenseSpec] = Field(
         default_factory=list,
         description="ordered defense stack, applied by the defense proxy the run starts in "
@@ -94,23 +145,29 @@ Endpoint = Annotated[ReferenceEndpoint | RemoteEndpoint, Field(discriminator="ki
 class TaskSpec(_Model):
     """A task family instance with its difficulty parameters and split sizes."""
 
-    family: str = Field(description="registered task family (see `extractbench list tasks`)")
-    params: dict[str, Any] = Field(default_factory=dict)
-    attack_pool: int = Field(default=5000, gt=0, description="size of the attacker's pool")
-    heldout: int = Field(default=300, gt=0, description="held-out items the student is scored on")
-    benign: int = Field(default=200, ge=0, description="legitimate users' prompts")
+    family: Line = Field(description="registered task family (see `extractbench list tasks`)")
+    params: PlainParams = Field(default_factory=dict)
+    attack_pool: int = Field(default=5000, gt=0, le=MAX_SPLIT,
+                             description="size of the attacker's pool")
+    heldout: int = Field(default=300, gt=0, le=MAX_SPLIT,
+                         description="held-out items the student is scored on")
+    benign: int = Field(default=200, ge=0, le=MAX_SPLIT, description="legitimate users' prompts")
 
 
 class AttackSpec(_Model):
-    name: str = Field(description="registered attack (see `extractbench list attacks`)")
-    params: dict[str, Any] = Field(default_factory=dict)
+    name: Line = Field(description="registered attack (see `extractbench list attacks`)")
+    params: PlainParams = Field(default_factory=dict)
     concurrency: int = Field(default=8, gt=0, le=256)
     keys: int = Field(default=1, gt=0, le=1000, description="attacker API keys to spread over")
 
 
 class StudentSpec(_Model):
-    name: str = Field(description="registered student (see `extractbench list students`)")
-    params: dict[str, Any] = Field(default_factory=dict)
+    name: Line = Field(description="registered student (see `extractbench list students`)")
+    params: PlainParams = Field(default_factory=dict)
+
+
+GateCoordinate = Literal["endpoint", "task", "attack", "student", "budget", "seed"]
+"""What a gate's ``where:`` can name (the coordinates of a cell)."""
 
 
 class Gate(_Model):
@@ -121,18 +178,22 @@ class Gate(_Model):
     metric: Literal["transfer", "student_score", "teacher_score", "fidelity", "base_score"]
     min: float | None = None
     max: float | None = None
-    beats: str | None = Field(
+    beats: Line | None = Field(
         default=None, description="a student in `students`: the same cell with it scores lower"
     )
-    where: dict[str, str | int | float] = Field(
+    where: dict[GateCoordinate, Coordinate] = Field(
         default_factory=dict,
-        description="cell coordinates to match: endpoint, task, attack, student, budget, seed",
+        description="cell coordinates to match: endpoint, task, attack, student, budget, seed; "
+        "each must match a cell of the grid",
     )
 
     @model_validator(mode="after")
     def _bound(self) -> Gate:
         if self.min is None and self.max is None and self.beats is None:
             raise ValueError("a gate needs min, max or beats")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}, so every cell fails "
+                             "(swap them)")
         return self
 
 
@@ -141,20 +202,21 @@ class Grid(_Model):
     Lets one scenario measure e.g. every family with one attack and every attack on one
     family without paying for the full cross product."""
 
-    endpoints: list[str] | None = None
-    tasks: list[str] | None = None
-    attacks: list[str] | None = None
-    budgets: list[str] | None = Field(default=None, description="budget labels, e.g. q300")
-    students: list[str] | None = None
-    seeds: list[int] | None = None
+    endpoints: list[str] | None = Field(default=None, min_length=1)
+    tasks: list[str] | None = Field(default=None, min_length=1)
+    attacks: list[str] | None = Field(default=None, min_length=1)
+    budgets: list[str] | None = Field(default=None, min_length=1,
+                                      description="budget labels, e.g. q300")
+    students: list[str] | None = Field(default=None, min_length=1)
+    seeds: list[int] | None = Field(default=None, min_length=1)
 
 
 class BenignTraffic(_Model):
     """The legitimate users every defended cell runs alongside the attack."""
 
     users: int = Field(default=4, gt=0, le=64, description="benign API keys")
-    pacing_s: float = Field(default=0.25, gt=0, description="mean gap between one user's "
-                            "requests, seconds (exponential)")
+    pacing_s: float = Field(default=0.25, gt=0, le=60, description="mean gap between one "
+                            "user's requests, seconds (exponential)")
     min_queries_per_user: int = Field(
         default=5, ge=0, le=100_000,
         description="each user keeps going until it has sent this many, even after the attack "
@@ -166,17 +228,19 @@ class BenignTraffic(_Model):
 class Scenario(_Model):
     """A benchmark grid: every endpoint x task x attack x budget x student x seed is a cell."""
 
-    version: Literal[1] = Field(description="scenario schema version (currently 1)")
-    name: str
-    description: str = ""
-    endpoints: dict[str, Endpoint] = Field(min_length=1)
-    tasks: dict[str, TaskSpec] = Field(min_length=1)
-    attacks: dict[str, AttackSpec] = Field(min_length=1)
+    version: Annotated[Literal[1], BeforeValidator(_not_bool)] = Field(
+        description="scenario schema version (currently 1)")
+    name: Name = Field(description="part of the run's directory name")
+    description: Text = ""
+    endpoints: dict[Name, Endpoint] = Field(min_length=1)
+    tasks: dict[Name, TaskSpec] = Field(min_length=1)
+    attacks: dict[Name, AttackSpec] = Field(min_length=1)
     budgets: list[Budget] = Field(min_length=1)
-    students: dict[str, StudentSpec] = Field(min_length=1)
-    seeds: list[int] = Field(default=[0], min_length=1)
+    students: dict[Name, StudentSpec] = Field(min_length=1)
+    seeds: list[Seed] = Field(default=[0], min_length=1)
     grids: list[Grid] | None = Field(
-        default=None, description="union of sub-grids to run; default: the full cross product"
+        default=None, min_length=1,
+        description="union of sub-grids to run; default: the full cross product",
     )
     gates: list[Gate] = Field(default_factory=list)
     benign_traffic: BenignTraffic = Field(default_factory=BenignTraffic)
@@ -190,6 +254,15 @@ class Scenario(_Model):
         labels = [b.label() for b in self.budgets]
         if len(set(labels)) != len(labels):
             raise ValueError("budgets: two budgets have the same label; remove the duplicate")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError("seeds: a seed is listed twice; remove the duplicate")
+        for section in ("endpoints", "tasks", "attacks", "students"):
+            seen: dict[str, str] = {}
+            for key in getattr(self, section):
+                other = seen.setdefault(key.lower(), key)
+                if other != key:
+                    raise ValueError(f"{section}: {other!r} and {key!r} differ only in case, so "
+                                     "their files would collide on macOS and Windows; rename one")
         for i, g in enumerate(self.grids or []):
             for section, known in (("endpoints", self.endpoints), ("tasks", self.tasks),
                                    ("attacks", self.attacks), ("students", self.students),
@@ -217,9 +290,16 @@ class ScenarioError(ExtractbenchError):
         self.lines = lines
 
 
+def _part(p: int | str) -> str:
+    text = str(p)
+    return text if isinstance(p, int) or name_problem(text) is None else repr(text)
+
+
 def _loc(loc: tuple[int | str, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("reference", "remote") or not isinstance(p, str)]
-    return ".".join(parts) or "(top level)"
+    parts = list(loc)
+    if len(parts) > 2 and parts[0] == "endpoints" and parts[2] in ("reference", "remote"):
+        del parts[2]  # the discriminated union's tag
+    return ".".join(_part(p) for p in parts if p != "[key]") or "(top level)"
 
 
 _HINTS = {
@@ -227,9 +307,20 @@ _HINTS = {
     "missing": "add it",
     "greater_than": "use a positive value",
     "greater_than_equal": "use a larger value",
+    "less_than_equal": "use a smaller value",
     "literal_error": "use one of the allowed values",
     "union_tag_invalid": "kind must be 'reference' or 'remote'",
+    "union_tag_not_found": "add kind: reference or kind: remote",
     "too_short": "add at least one entry",
+    "string_type": "write text; quote it if YAML reads it as a number, date or true/false",
+    "int_type": "write a whole number without quotes",
+    "float_type": "write a number without quotes",
+    "bool_type": "write true or false",
+    "finite_number": "use a finite number",
+    "dict_type": "write a mapping of key: value",
+    "list_type": "write a list, e.g. [a, b]",
+    "model_type": "write a mapping of fields",
+    "model_attributes_type": "write a mapping of fields",
 }
 
 
@@ -243,22 +334,26 @@ def _format_errors(file: str, err: ValidationError) -> list[str]:
 
 
 def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate a scenario file; raises :class:`ScenarioError` with one line each."""
-    p = Path(path)
+    """Read and validate a scenario file; raises :class:`ScenarioError` with one line each,
+    and nothing else (an unforeseen failure is one line asking for a report)."""
     name = str(path)
     try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        msg = f"{name}: cannot read file: {exc.strerror} (check the path)"
-        raise ScenarioError([msg]) from None
+        return _load(path, name)
+    except ScenarioError as exc:
+        lines = list(dict.fromkeys(escape(line) for line in exc.lines))
+        raise ScenarioError(lines) from None
+    except Exception as exc:  # a bug here must not become a traceback for the user
+        raise ScenarioError([escape(f"{name}: internal error while validating: "
+                                    f"{type(exc).__name__}: {exc} (please report it)")]) from None
+
+
+def _load(path: str | Path, name: str) -> Scenario:
+    from extractbench.config.source import SourceError, read_yaml
+
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
-        problem = getattr(exc, "problem", None) or str(exc).split("\n")[0]
-        msg = f"{name}: {where}: malformed YAML: {problem} (fix the syntax)"
-        raise ScenarioError([msg]) from None
+        data = read_yaml(path)
+    except SourceError as exc:
+        raise ScenarioError(exc.lines) from None
     if not isinstance(data, dict):
         raise ScenarioError(
             [f"{name}: (top level): expected a mapping of fields (see scenarios/ for examples)"]
@@ -268,10 +363,30 @@ def load_scenario(path: str | Path) -> Scenario:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
         raise ScenarioError(_format_errors(name, exc) + names) from None
-    problems = names or _param_problems(scenario, name)
+    problems = names or (_param_problems(scenario, name) + _model_problems(scenario, name)
+                         + [f"{name}: {p}" for p in _plan_problems(scenario)])
     if problems:
         raise ScenarioError(problems)
     return scenario
+
+
+def _plan_problems(scenario: Scenario) -> list[str]:
+    """The grid is not empty and not huge, and every gate selects a cell of it."""
+    from extractbench.config.gates import gate_problems
+    from extractbench.config.plan import grid, grid_problems
+
+    return grid_problems(scenario) or gate_problems(scenario.gates, grid(scenario))
+
+
+def _model_problems(scenario: Scenario, file: str) -> list[str]:
+    """Reference endpoints name a shipped reference model (``extractbench list models``)."""
+    weights = Path(__file__).resolve().parents[1] / "reference" / "weights"
+    known = sorted(p.stem for p in weights.glob("*.safetensors"))
+    return [f"{file}: endpoints.{key}.model: unknown reference model {ep.model!r} "
+            f"(known: {', '.join(known)})"
+            for key, ep in scenario.endpoints.items()
+            if isinstance(ep, ReferenceEndpoint) and ep.model is not None
+            and ep.model not in known]
 
 
 def _plugin_problems(data: dict[str, Any], file: str) -> list[str]:
@@ -303,7 +418,7 @@ def _plugin_problems(data: dict[str, Any], file: str) -> list[str]:
                            f"(run `extractbench list {section}`)")
                 continue
             params = spec.get("params")
-            if isinstance(params, dict):
+            if isinstance(params, dict) and params_problem(params) is None:
                 out += [f"{file}: {p}" for p in
                         reg.validate_params(name, params, f"{section}.{key}.params")]
     endpoints = data.get("endpoints")
@@ -319,7 +434,7 @@ def _plugin_problems(data: dict[str, Any], file: str) -> list[str]:
                                "(run `extractbench list defenses`)")
                     continue
                 params = d.get("params")
-                if isinstance(params, dict):
+                if isinstance(params, dict) and params_problem(params) is None:
                     where = f"endpoints.{key}.defenses.{i}.params"
                     out += [f"{file}: {p}" for p in DEFENSES.validate_params(name, params, where)]
     return out
@@ -342,6 +457,10 @@ def _param_problems(scenario: Scenario, file: str) -> list[str]:
         except DefenseConfigError as exc:
             out.append(f"{file}: {exc}")
             continue
+        except Exception as exc:  # a plugin's own check that is not a DefenseConfigError
+            out.append(f"{file}: endpoints.{key}.defenses: {_failure(exc)} "
+                       "(see `extractbench list defenses`)")
+            continue
         if isinstance(ep, RemoteEndpoint):
             names = [d.name for d in ep.defenses]
             for name in stack.sampling_defenses():
@@ -352,17 +471,25 @@ def _param_problems(scenario: Scenario, file: str) -> list[str]:
         sizes = {"attack_pool": task.attack_pool, "heldout": task.heldout, "benign": task.benign}
         try:
             TASKS.get(task.family)(0, sizes, **task.params)
-        except (TypeError, ValueError) as exc:
-            out.append(f"{file}: tasks.{key}.params: {exc} (see `extractbench list tasks`)")
+        except Exception as exc:  # whatever the family raises for parameters it cannot use
+            out.append(f"{file}: tasks.{key}.params: {_failure(exc)} "
+                       "(see `extractbench list tasks`)")
     for section, specs, reg in (("attacks", scenario.attacks, ATTACKS),
                                 ("students", scenario.students, STUDENTS)):
         for key, spec in specs.items():
             try:
                 reg.get(spec.name)(**spec.params)
-            except (TypeError, ValueError) as exc:
-                out.append(f"{file}: {section}.{key}.params: {exc} "
+            except Exception as exc:  # whatever the plugin raises for parameters it cannot use
+                out.append(f"{file}: {section}.{key}.params: {_failure(exc)} "
                            f"(see `extractbench list {section}`)")
     return out
+
+
+def _failure(exc: Exception) -> str:
+    """A plugin's exception as a message: its first line, after its type unless it is a
+    ``ValueError`` or ``TypeError`` (the plugins' way of saying a parameter is wrong)."""
+    text = str(exc).split("\n")[0] or type(exc).__name__
+    return text if isinstance(exc, ValueError | TypeError) else f"{type(exc).__name__}: {text}"
 
 
 def missing_keys(scenario: Scenario) -> dict[str, str]:

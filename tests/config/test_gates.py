@@ -86,3 +86,77 @@ def test_beats_gate_with_min_holds_the_learned_student_to_both(tmp_path: Path) -
     assert r.check(record("lookup", 0.2)) == []  # the floor is not held to min
     assert r.check(record("tiny", 0.4)) == [
         "ref/kb/rp/q100/tiny/s0: transfer 0.400 < min 0.5"]
+
+
+# -- a gate must select a cell of the grid (one that selects none checks nothing) ------------
+
+
+def gate_lines(tmp_path: Path, gate: str, text: str = SCENARIO) -> list[str]:
+    path = tmp_path / "gates.yaml"
+    path.write_text(text.replace("  - {metric: transfer, beats: lookup, where: {budget: q100}}",
+                                 f"  - {gate}"))
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(path)
+    assert all(line.startswith(f"{path}: ") for line in err.value.lines)
+    return [line.removeprefix(f"{path}: ") for line in err.value.lines]
+
+
+@pytest.mark.parametrize(("gate", "line"), [
+    ("{metric: transfer, min: 0.5, where: {budgte: q100}}",
+     "gates.0.where.budgte: Input should be 'endpoint', 'task', 'attack', 'student', 'budget' "
+     "or 'seed' (use one of the allowed values)"),
+    ("{metric: transfer, min: 0.5, where: {defense: rate-limit}}",
+     "gates.0.where.defense: Input should be 'endpoint', 'task', 'attack', 'student', 'budget' "
+     "or 'seed' (use one of the allowed values)"),
+    ("{metric: transfer, min: 0.5, where: {budget: q1000}}",
+     "gates.0.where.budget: 'q1000' matches no cell (the grid's budgets: q100, q30)"),
+    ("{metric: transfer, min: 0.5, where: {endpoint: reference}}",
+     "gates.0.where.endpoint: 'reference' matches no cell (the grid's endpoints: ref)"),
+    ("{metric: transfer, min: 0.5, where: {task: kb, attack: random-pool}}",
+     "gates.0.where.attack: 'random-pool' matches no cell (the grid's attacks: rp)"),
+    ("{metric: transfer, min: 0.5, where: {student: tinylm}}",
+     "gates.0.where.student: 'tinylm' matches no cell (the grid's students: lookup, tiny)"),
+    ("{metric: transfer, min: 0.5, where: {seed: 1}}",
+     "gates.0.where.seed: 1 matches no cell (the grid's seeds: 0)"),
+    ("{metric: transfer, min: 0.5, where: {seed: 0.0}}",
+     "gates.0.where.seed: 0.0 matches no cell (the grid's seeds: 0)"),
+    ("{metric: transfer, min: 0.5, where: {seed: true}}",
+     "gates.0.where.seed: expected a name or a number, got True (write a name, e.g. q300, or a "
+     "seed)"),
+    ("{metric: transfer, min: 0.5, where: {seed: .nan}}",
+     "gates.0.where.seed: .nan is not a finite number (use a finite number)"),
+    ("{metric: transfer, min: 0.9, max: 0.1}",
+     "gates.0: min 0.9 is above max 0.1, so every cell fails (swap them)"),
+    ("{metric: transfer, min: .inf}",
+     "gates.0.min: Input should be a finite number (use a finite number)"),
+    ("{metric: transfer, beats: lookup, where: {student: lookup}}",
+     "gates.0.beats: no cell it selects has a partner trained with 'lookup' (the same endpoint, "
+     "task, attack, budget and seed; put 'lookup' in the same sub-grids)"),
+])
+def test_a_gate_that_would_check_no_cell_is_refused(tmp_path: Path, gate: str,
+                                                    line: str) -> None:
+    assert gate_lines(tmp_path, gate) == [line]
+
+
+def test_values_no_cell_has_together_are_refused(tmp_path: Path) -> None:
+    text = SCENARIO + "grids:\n  - {students: [tiny], budgets: [q30]}\n" \
+                      "  - {students: [lookup], budgets: [q100]}\n"
+    assert gate_lines(tmp_path, "{metric: transfer, min: 0.5, where: {student: tiny, "
+                                "budget: q100}}", text) == [
+        "gates.0.where: no cell has student=tiny, budget=q100 (check grids:)"]
+    # the floor is in another sub-grid than the learned student: no pair at q100
+    assert gate_lines(tmp_path, "{metric: transfer, beats: lookup}", text) == [
+        "gates.0.beats: no cell it selects has a partner trained with 'lookup' (the same "
+        "endpoint, task, attack, budget and seed; put 'lookup' in the same sub-grids)"]
+
+
+def test_a_gate_on_any_cell_of_the_grid_is_fine(tmp_path: Path) -> None:
+    path = tmp_path / "gates.yaml"
+    for gate in ("{metric: transfer, min: 0.5, where: {seed: 0, budget: q30}}",
+                 "{metric: transfer, min: 0.5, where: {seed: '0'}}",
+                 "{metric: teacher_score, min: 0.5}",
+                 "{metric: transfer, min: 0.5, max: 0.5}",
+                 "{metric: transfer, beats: lookup, where: {student: tiny}}"):
+        path.write_text(SCENARIO.replace(
+            "  - {metric: transfer, beats: lookup, where: {budget: q100}}", f"  - {gate}"))
+        assert len(load_scenario(path).gates) == 1, gate

@@ -162,3 +162,144 @@ def test_bad_parameter_values_fail_at_validate(tmp_path: Path, old: str, new: st
                                                line: str) -> None:
     lines = problems(tmp_path, GOOD.replace(old, new))
     assert len(lines) == 1 and lines[0].startswith(f"{tmp_path / 's.yaml'}: {line}"), lines
+
+
+# -- strict types, finite numbers, safe names -----------------------------------------------
+
+
+@pytest.mark.parametrize(("old", "new", "line"), [
+    ("version: 1", "version: true", "version: expected 1, got true"),
+    ("{queries: 10}", "{queries: true}", "budgets.0.queries: Input should be a valid integer"),
+    ("{queries: 10}", "{queries: '10'}", "budgets.0.queries: Input should be a valid integer"),
+    ("{queries: 10}", "{queries: 10.0}", "budgets.0.queries: Input should be a valid integer"),
+    ("attack_pool: 100", "attack_pool: '100'", "tasks.arith.attack_pool: Input should be a valid "
+     "integer"),
+    ("rp: {name: random-pool}", "rp: {name: random-pool, concurrency: true}",
+     "attacks.rp.concurrency: Input should be a valid integer"),
+    ("name: t\n", "name: t\nseeds: [false]\n", "seeds.0: Input should be a valid integer"),
+    ("name: t\n", "name: 5\n", "name: Input should be a valid string"),
+])
+def test_values_are_not_coerced(tmp_path: Path, old: str, new: str, line: str) -> None:
+    assert old in GOOD
+    lines = problems(tmp_path, GOOD.replace(old, new))
+    assert len(lines) == 1 and lines[0].startswith(f"{tmp_path / 's.yaml'}: {line}"), lines
+
+
+@pytest.mark.parametrize(("old", "new", "line"), [
+    ("{tokens: 5000}", "{usd: .inf}", "budgets.1.usd: Input should be a finite number"),
+    ("{tokens: 5000}", "{usd: .nan}", "budgets.1.usd: Input should be a finite number"),
+    ("name: t\n", "name: t\nmax_usd: .inf\n", "max_usd: Input should be a finite number"),
+    ("model: arith-ref}", "model: arith-ref, prices: {input_per_mtok: -.inf}}",
+     "endpoints.ref.prices.input_per_mtok: Input should be a finite number"),
+    ("rp: {name: random-pool}", "rp: {name: random-pool, params: {temperature: .inf}}",
+     "attacks.rp.params: temperature: .inf is not a finite number"),
+    ("s: {name: tinylm}", "s: {name: tinylm, params: {epochs: 100000000000000000000}}",
+     "students.s.params: epochs: 100000000000000000000 does not fit in 64 bits"),
+    ("name: t\n", "name: t\nseeds: [-1]\n", "seeds.0: Input should be greater than or equal to 0"),
+    ("{queries: 10}", "{queries: 10000000000}", "budgets.0.queries: Input should be less than"),
+    ("attack_pool: 100", "attack_pool: 100000000",
+     "tasks.arith.attack_pool: Input should be less than or equal to 100000"),
+])
+def test_numbers_are_finite_and_in_range(tmp_path: Path, old: str, new: str, line: str) -> None:
+    assert old in GOOD
+    lines = problems(tmp_path, GOOD.replace(old, new))
+    assert len(lines) == 1 and lines[0].startswith(f"{tmp_path / 's.yaml'}: {line}"), lines
+
+
+@pytest.mark.parametrize("name", ["../", "..", "a/b", "/etc", ".hidden", "a..b", "a__b", "a ",
+                                  "x" * 41, "ré", "a\nb", "\u202eb", ""])
+def test_an_endpoint_name_that_is_not_a_safe_file_name_is_refused(tmp_path: Path,
+                                                                   name: str) -> None:
+    quoted = name.replace("\n", "\\n").replace("\u202e", "\\u202e")
+    lines = problems(tmp_path, GOOD.replace("  ref: {kind", f'  "{quoted}": {{kind'))
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"{tmp_path / 's.yaml'}: endpoints.")
+    assert "cannot be a name (it becomes part of file names and cell ids: use 1-40" in lines[0]
+    assert "\n" not in lines[0] and "\u202e" not in lines[0]
+
+
+def test_the_dot_dot_slash_endpoint_line(tmp_path: Path) -> None:
+    lines = problems(tmp_path, GOOD.replace("  ref: {kind", '  "../": {kind'))
+    assert lines == [
+        f"{tmp_path / 's.yaml'}: endpoints.'../': '../' cannot be a name (it becomes part of "
+        "file names and cell ids: use 1-40 letters, digits, '.', '_' or '-', starting and "
+        "ending with a letter or digit, without '..' or '__')"]
+
+
+@pytest.mark.parametrize(("old", "new", "where"), [
+    ("name: t\n", "name: ../t\n", "name"),
+    ("  arith: {family", "  a/b: {family", "tasks.'a/b'"),
+    ("  rp: {name", "  ..: {name", "attacks.'..'"),
+    ("  s: {name", "  _s: {name", "students.'_s'"),
+])
+def test_every_name_that_becomes_a_file_name_is_checked(tmp_path: Path, old: str, new: str,
+                                                        where: str) -> None:
+    lines = problems(tmp_path, GOOD.replace(old, new))
+    assert len(lines) == 1 and lines[0].startswith(f"{tmp_path / 's.yaml'}: {where}: "), lines
+
+
+def test_names_that_differ_only_in_case_are_refused(tmp_path: Path) -> None:
+    text = GOOD.replace("  s: {name: tinylm}", "  s: {name: tinylm}\n  S: {name: lookup}")
+    assert any("'s' and 'S' differ only in case" in line for line in problems(tmp_path, text))
+
+
+@pytest.mark.parametrize(("old", "new", "line"), [
+    ("name: t\n", 'name: t\ndescription: "a\\u202eb"\n',
+     "description: contains the control character U+202E"),
+    ("rp: {name: random-pool}", 'rp: {name: random-pool, params: {temperature: "\\x01"}}',
+     "attacks.rp.params: temperature: contains the control character U+0001"),
+    ("digits: 2", "digits: 2021-01-01",
+     "tasks.arith.params: digits: a date is not allowed here"),
+    ("model: arith-ref}", "model: nope}",
+     "endpoints.ref.model: unknown reference model 'nope' (known: arith-cot-ref, arith-ref, "),
+    ("model: arith-ref}", "model: arith-ref}\n  v: {kind: remote, api: openai, base_url: "
+     "'file:///etc', model: m, api_key_env: K}",
+     "endpoints.v.base_url: 'file:///etc' is not an http(s) URL"),
+    ("model: arith-ref}", "model: arith-ref}\n  v: {kind: remote, api: openai, base_url: "
+     "'https://x.invalid', model: m, api_key_env: 'A-B'}",
+     "endpoints.v.api_key_env: 'A-B' is not an environment variable name"),
+    ("name: t\n", "name: t\nseeds: [0, 0]\n", "(top level): seeds: a seed is listed twice"),
+])
+def test_text_and_plugin_values_are_plain(tmp_path: Path, old: str, new: str, line: str) -> None:
+    assert old in GOOD
+    lines = problems(tmp_path, GOOD.replace(old, new))
+    assert len(lines) == 1 and lines[0].startswith(f"{tmp_path / 's.yaml'}: {line}"), lines
+
+
+def test_a_failure_inside_validation_is_one_line_not_a_traceback(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import extractbench.config.scenario as module
+
+    def broken(*args: object) -> list[str]:
+        raise KeyError("boom")
+
+    monkeypatch.setattr(module, "_plugin_problems", broken)
+    assert problems(tmp_path, GOOD) == [
+        f"{tmp_path / 's.yaml'}: internal error while validating: KeyError: 'boom' "
+        "(please report it)"]
+
+
+def test_a_plugin_that_raises_something_unexpected_is_one_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from extractbench.students import STUDENTS
+
+    def exploding(**params: object) -> None:
+        raise ZeroDivisionError("division by zero")
+
+    entry = STUDENTS.entry("tinylm")
+    monkeypatch.setitem(STUDENTS._entries, "tinylm",
+                        type(entry)(entry.name, exploding, entry.description, entry.params))
+    assert problems(tmp_path, GOOD) == [
+        f"{tmp_path / 's.yaml'}: students.s.params: ZeroDivisionError: division by zero "
+        "(see `extractbench list students`)"]
+
+
+def test_the_hash_of_the_shipped_scenarios_is_unchanged() -> None:
+    """The hash is the resume key: stricter validation must not change it."""
+    hashes = {p.name: scenario_hash(load_scenario(p))[:16]
+              for p in sorted((ROOT / "scenarios").glob("*.yaml"))}
+    assert hashes == {
+        "ci.yaml": "a674baf1cb08366b", "defenses.yaml": "05567abdb4e30e91",
+        "families.yaml": "413721ba9cb63de3", "standard.yaml": "2a55175061848980",
+        "students.yaml": "4801359c9b61e049", "vendors.yaml": "c6267cad1ea921a5",
+    }
