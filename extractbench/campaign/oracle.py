@@ -22,7 +22,10 @@ Semantics an attack relies on:
   :class:`Failure` for each prompt it could not afford.
 - Each attempt that reaches the endpoint is one query: an answer is charged its usage (from
   the endpoint, or a tiktoken estimate flagged ``estimated`` when it reports none); a failed
-  attempt (4xx/5xx/timeout) is charged one query and no tokens; a connection failure is free.
+  attempt (4xx/5xx/timeout) is charged one query and no tokens; an answer that arrived broken
+  (``invalid_response``: a malformed body, a response or stream cut short) was served and
+  billed, with usage nobody can read, so it is charged its worst case (below); a connection
+  failure is free.
 - A query's worst case is one query, ``len(prompt.encode()) + input_overhead_tokens`` input
   tokens (a byte-level tokenizer never makes more tokens than bytes; the overhead grows to the
   largest the endpoint reports) and ``max_tokens`` output tokens. Spend stays within every
@@ -284,7 +287,13 @@ class Oracle:
                 return self._not_sent(index, key, req)
             except EndpointError as e:
                 charged = e.error_type != "connection"
-                if charged:
+                usage, cost = None, 0.0
+                if e.error_type == "invalid_response":  # served, unreadable: its worst case
+                    usage = UsageRecord(input_tokens=reservation.input_tokens,
+                                        output_tokens=reservation.output_tokens)
+                    cost = self._purse.settle(reservation, usage.input_tokens,
+                                              usage.output_tokens)
+                elif charged:
                     self._purse.settle(reservation, 0, 0)
                 else:
                     self._purse.release(reservation)
@@ -293,7 +302,7 @@ class Oracle:
                                   status=e.status, attempts=attempt)
                 wait = self._pacer.retry_wait(e.error_type, attempt, e.retry_after)
                 self._ledger.error(failure, retry_after=e.retry_after, wait_s=wait,
-                                   charged=charged)
+                                   charged=charged, usage=usage, cost_usd=cost)
                 if e.error_type in FATAL:
                     self._keys.kill(key, failure)
                 if wait is None:

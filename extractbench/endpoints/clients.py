@@ -8,6 +8,8 @@ API keys never appear in an error message: every message is scrubbed of the key 
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import re
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -50,6 +52,11 @@ class Endpoint(BaseModel):
     )
     max_tokens_param: Literal["max_tokens", "max_completion_tokens"] = Field(
         default="max_tokens", description="openai only: the name the endpoint accepts"
+    )
+    stream: bool = Field(
+        default=False,
+        description="ask for server-sent events and assemble the answer from them (openai: "
+        "with stream_options.include_usage, so usage is still reported)",
     )
 
 
@@ -174,6 +181,9 @@ class _SdkClient:
             kind = type(exc).__name__
             if "Timeout" in kind:
                 return EndpointError("timeout", message)
+            if _cut_short(exc):
+                return EndpointError("invalid_response", f"response cut short ({message})",
+                                     status=200)
             if "Connection" in kind:
                 return EndpointError("connection", message)
             return EndpointError("invalid_response", f"{kind}: {message}")
@@ -219,12 +229,19 @@ class OpenAIChatClient(_SdkClient):
             kwargs["logprobs"] = True
             if req.top_logprobs:
                 kwargs["top_logprobs"] = req.top_logprobs
+        if ep.stream:
+            kwargs["stream"] = True
+            kwargs["stream_options"] = {"include_usage": True}
         try:
             resp = await self._sdk(api_key).chat.completions.create(**kwargs)
+            if ep.stream:
+                return await _openai_stream(resp)
         except openai.OpenAIError as e:
             raise self._error(e, api_key) from None
         except ValueError as e:  # a 200 whose body is not JSON (the SDK's json.JSONDecodeError)
             raise _malformed(e) from None
+        except _STREAM_ERRORS as e:
+            raise _broken_stream(e, api_key) from None
         try:
             choice = resp.choices[0]
             usage = getattr(resp, "usage", None)
@@ -272,11 +289,16 @@ class AnthropicMessagesClient(_SdkClient):
                 body["top_p"] = req.top_p
             kwargs["extra_body"] = body
         try:
+            if ep.stream:
+                stream = await self._sdk(api_key).messages.create(**kwargs, stream=True)
+                return await _anthropic_stream(stream)
             msg = await self._sdk(api_key).messages.create(**kwargs)
         except anthropic.AnthropicError as e:
             raise self._error(e, api_key) from None
         except ValueError as e:  # a 200 whose body is not JSON (the SDK's json.JSONDecodeError)
             raise _malformed(e) from None
+        except _STREAM_ERRORS as e:
+            raise _broken_stream(e, api_key) from None
         try:
             text = "".join(
                 block.text for block in msg.content if getattr(block, "type", None) == "text"
@@ -297,6 +319,108 @@ class AnthropicMessagesClient(_SdkClient):
             raise EndpointError(
                 "invalid_response", f"unreadable message: {type(e).__name__}"
             ) from None
+
+
+def _http_errors() -> tuple[type[BaseException], ...]:
+    """The HTTP libraries' error bases (``httpx``, and ``httpx2``, which newer SDKs use)."""
+    found: list[type[BaseException]] = []
+    for name in ("httpx", "httpx2"):
+        with contextlib.suppress(ImportError, AttributeError):
+            found.append(importlib.import_module(name).HTTPError)
+    return tuple(found)
+
+
+_STREAM_ERRORS: tuple[type[BaseException], ...] = (*_http_errors(), AttributeError, TypeError,
+                                                    IndexError)
+"""What reading an open stream can raise: the HTTP library's errors (the SDKs do not wrap
+them once the stream is open), or a malformed event."""
+
+_CUT_BODY = ("complete message body", "incomplete chunked read")
+"""How the HTTP library says a response stopped after its headers (h11's wording)."""
+
+
+def _cut_short(exc: BaseException) -> bool:
+    """True when ``exc`` (or its cause) says the response's headers arrived and its body was
+    cut: the endpoint served the request."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if any(m in str(seen) for m in _CUT_BODY):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _broken_stream(exc: BaseException, api_key: str) -> EndpointError:
+    """A stream that started (the endpoint served the request) and then broke: charged and
+    retried, like a malformed body; a read timeout stays a timeout."""
+    message = scrub(f"{type(exc).__name__}: {exc}", [api_key])[:200]
+    if "Timeout" in type(exc).__name__:
+        return EndpointError("timeout", f"stream stalled ({message})", status=200)
+    return EndpointError("invalid_response", f"stream cut short ({message})", status=200)
+
+
+async def _openai_stream(stream: Any) -> Completion:
+    """Assemble a chat completion from its chunks; a stream without a finish reason was cut."""
+    text: list[str] = []
+    logprobs: list[TokenLogprob] = []
+    finish: str | None = None
+    refusal = False
+    usage = None
+    async for chunk in stream:
+        if getattr(chunk, "usage", None) is not None:
+            usage = chunk.usage
+        for choice in chunk.choices or []:
+            delta = choice.delta
+            if delta is not None:
+                text.append(getattr(delta, "content", None) or "")
+                refusal = refusal or bool(getattr(delta, "refusal", None))
+            lp = _openai_logprobs(getattr(choice, "logprobs", None))
+            if lp:
+                logprobs.extend(lp)
+            finish = choice.finish_reason or finish
+    if finish is None:
+        raise EndpointError("invalid_response", "stream ended without a finish_reason",
+                            status=200)
+    body = "".join(text)
+    return Completion(
+        text=body,
+        finish_reason="refusal" if refusal and not body else finish,
+        logprobs=logprobs or None,
+        input_tokens=getattr(usage, "prompt_tokens", None),
+        output_tokens=getattr(usage, "completion_tokens", None),
+    )
+
+
+async def _anthropic_stream(stream: Any) -> Completion:
+    """Assemble a message from its events; a stream without ``message_stop`` was cut."""
+    text: list[str] = []
+    stop_reason: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    stopped = False
+    async for event in stream:
+        kind = getattr(event, "type", None)
+        if kind == "message_start":
+            usage = getattr(event.message, "usage", None)
+            input_tokens = getattr(usage, "input_tokens", None)
+            if input_tokens is not None:
+                for extra in ("cache_creation_input_tokens", "cache_read_input_tokens"):
+                    input_tokens += getattr(usage, extra, None) or 0
+            output_tokens = getattr(usage, "output_tokens", None)
+        elif kind == "content_block_delta" and getattr(event.delta, "type", None) == "text_delta":
+            text.append(event.delta.text)
+        elif kind == "message_delta":
+            stop_reason = getattr(event.delta, "stop_reason", None) or stop_reason
+            out = getattr(getattr(event, "usage", None), "output_tokens", None)
+            output_tokens = out if out is not None else output_tokens
+        elif kind == "message_stop":
+            stopped = True
+    if not stopped:
+        raise EndpointError("invalid_response", "stream ended without message_stop", status=200)
+    return Completion(text="".join(text), finish_reason=stop_reason, logprobs=None,
+                      input_tokens=input_tokens, output_tokens=output_tokens)
 
 
 def _malformed(exc: ValueError) -> EndpointError:
