@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from extractbench.config.scenario import DefenseSpec
 from extractbench.errors import ExtractbenchError
+from extractbench.secret import Secret
 
 if TYPE_CHECKING:
     from extractbench.serving.limits import ServerLimits
@@ -63,7 +64,7 @@ def load_profile(path: str) -> ProfileFile:
 def parse_keys(specs: list[str] | None) -> dict[str, str]:
     """``ID=KEY`` arguments -> {key: id}; none: :data:`DEFAULT_KEY`."""
     if not specs:
-        return dict(DEFAULT_KEY)
+        return {Secret(k): v for k, v in DEFAULT_KEY.items()}
     out: dict[str, str] = {}
     for spec in specs:
         _add_key(out, spec, "--key", "expected ID=KEY, e.g. --key attacker-0=sk-test-0")
@@ -79,7 +80,7 @@ def _add_key(out: dict[str, str], spec: str, where: str, hint: str) -> None:
     if out.get(secret, kid) != kid:
         raise ServeError(f"{where}: one key is given for two ids, {out[secret]} and {kid} "
                          "(give each id its own key)")
-    out[secret] = kid
+    out[Secret(secret)] = kid
 
 
 def read_key_file(path: str) -> dict[str, str]:
@@ -127,7 +128,7 @@ def load_keys(cli: list[str] | None, key_file: str | None, env: str,
             if out.get(secret, kid) != kid:
                 raise ServeError(f"--key, --key-file, {env}: one key is given for two ids, "
                                  f"{out[secret]} and {kid} (give each id its own key)")
-            out[secret] = kid
+            out[Secret(secret)] = kid
     return out or None
 
 

@@ -26,6 +26,7 @@ from extractbench.cli.common import (
     serve_until_interrupted,
 )
 from extractbench.errors import ExtractbenchError
+from extractbench.secret import Secret
 
 
 class ProxyError(ExtractbenchError):
@@ -148,13 +149,13 @@ def _upstream_key(args: argparse.Namespace) -> tuple[str, str]:
         if not key:
             raise ProxyError(f"{path}: the upstream key file is empty (write the key on its "
                              "first line)")
-        return key, f"the file {path}"
+        return Secret(key), f"the file {path}"
     var = args.upstream_key_env
     key = os.environ.get(var, "")
     if not key:
         raise ProxyError(f"--upstream-key-env: environment variable {var} is not set "
                          f"(export {var}=... with the upstream key)")
-    return key, var
+    return Secret(key), var
 
 
 def check_upstream(base_url: str, api: str, upstream_key: str, key_env: str,

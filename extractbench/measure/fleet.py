@@ -19,6 +19,7 @@ from extractbench.config.scenario import ReferenceEndpoint, RemoteEndpoint, Scen
 from extractbench.endpoints.clients import Endpoint
 from extractbench.errors import ExtractbenchError
 from extractbench.measure.tasks import TaskBank
+from extractbench.secret import Secret
 from extractbench.tasks import Task
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ class RunError(ExtractbenchError):
 
 
 def _key(key_id: str) -> KeyPair:
-    return key_id, f"sk-eb-{key_id}-{secrets.token_hex(12)}"
+    return key_id, Secret(f"sk-eb-{key_id}-{secrets.token_hex(12)}")
 
 
 @dataclass
@@ -162,7 +163,7 @@ class Fleet:
                 self._undefended_twin(name, ep)
 
     def _start_remote(self, name: str, ep: RemoteEndpoint) -> None:
-        secret = os.environ[ep.api_key_env]
+        secret = Secret(os.environ[ep.api_key_env])
         direct = Endpoint(api=ep.api, base_url=ep.base_url, model=ep.model,
                           timeout_s=ep.timeout_s, sampling_params=ep.sampling_params,
                           max_tokens_param=ep.max_tokens_param)
