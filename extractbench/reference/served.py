@@ -10,10 +10,12 @@ How long a prompt may be: the model reads at most :attr:`ServedModel.prompt_wind
 tokens (``<bos>``, the prompt's bytes, ``<sep>``) of its :attr:`ServedModel.context_tokens`.
 With ``strict_context`` a longer prompt, or a prompt plus ``max_tokens`` over the context, is
 refused as a vendor refuses it. Without (the default: the shipped classification task's prompts
-are 155-191 tokens and its teacher was trained on their tails) a prompt up to
-``max_prompt_tokens`` is read by its last ``prompt_window`` tokens and ``max_tokens`` is cut to
-the room left; a longer one is refused. The server does the refusing
-(:mod:`extractbench.serving.context`); this module only says what the limits are.
+are 155-191 tokens and its teacher was trained on their tails) the model's context is
+``max_prompt_tokens`` prompt tokens, of which it attends to the last ``prompt_window`` (a
+sliding window), and ``max_tokens`` is cut to the room left; a longer prompt is refused. Either
+way ``usage`` reports every token sent (:meth:`ServedModel.input_tokens`), as a vendor bills
+them. The server does the refusing (:mod:`extractbench.serving.context`); this module only says
+what the limits are.
 """
 
 from __future__ import annotations
@@ -121,16 +123,16 @@ class ServedModel:
 
     def input_tokens(self, prompt: str) -> int:
         """Tokens of the whole prompt as sent (``<bos> prompt-bytes <sep>``), before any is
-        left unread; cheap for any length (nothing is tokenized)."""
+        left unread; cheap for any length (nothing is tokenized). What ``usage`` reports and
+        what is billed: a vendor bills every input token, read or not."""
         return len(prompt.encode("utf-8", errors="surrogatepass")) + 2
 
     def count_tokens(self, text: str) -> int:
         """Tokens of ``text`` for this model's byte tokenizer."""
         return len(tokenizer.encode(text))
 
-    def prompt_tokens(self, prompt: str) -> int:
-        """Input tokens the model reads for ``prompt`` (``<bos> ... <sep>``, tail kept):
-        what ``usage`` reports."""
+    def read_tokens(self, prompt: str) -> int:
+        """Input tokens the model reads for ``prompt`` (``<bos> ... <sep>``, tail kept)."""
         return len(tokenizer.prompt_ids(prompt, self.model.cfg.max_prompt))
 
     def generate(
@@ -168,7 +170,7 @@ class ServedModel:
                     for p, g in zip(batch, gens, strict=True):
                         p.result = ServedGeneration(
                             text=g.text, finish_reason=g.finish_reason,
-                            prompt_tokens=g.prompt_tokens,
+                            prompt_tokens=self.input_tokens(p.prompt),
                             completion_tokens=g.completion_tokens,
                         )
                 except BaseException as exc:  # hand the failure to every waiting request
@@ -191,7 +193,7 @@ class ServedModel:
         inner = replace(params, stop=(), top_logprobs=params.top_logprobs or 0)
         procs = list(processors)
         if stops:
-            procs.append(_stop_processor(self.prompt_tokens(prompt), stops))
+            procs.append(_stop_processor(self.read_tokens(prompt), stops))
         gen = generate(self.model, [prompt], inner, procs)[0]
         lps = gen.logprobs or []
         raw = [b for lp in lps for b in lp.bytes]
@@ -200,7 +202,7 @@ class ServedModel:
             return ServedGeneration(
                 text=gen.text,
                 finish_reason=gen.finish_reason,
-                prompt_tokens=gen.prompt_tokens,
+                prompt_tokens=self.input_tokens(prompt),
                 completion_tokens=gen.completion_tokens,
                 logprobs=lps if params.top_logprobs is not None else None,
             )
@@ -210,7 +212,7 @@ class ServedModel:
         return ServedGeneration(
             text=text,
             finish_reason="stop",
-            prompt_tokens=gen.prompt_tokens,
+            prompt_tokens=self.input_tokens(prompt),
             completion_tokens=len(raw),  # every sampled token, the stop sequence's included
             logprobs=lps[:kept] if params.top_logprobs is not None else None,
             stop_sequence=stop,

@@ -45,4 +45,4 @@ async def count_tokens(request: Request, key_id: str = Depends(require_key)) -> 
     served = catalog_of(request.app).model(req.model)
     prompt = req.prompt()
     check_prompt(served, prompt, "messages")
-    return JSONResponse({"input_tokens": served.prompt_tokens(prompt)})
+    return JSONResponse({"input_tokens": served.input_tokens(prompt)})

@@ -83,7 +83,8 @@ def test_the_served_model_says_its_limits(tiny_lm: TinyLM) -> None:
     assert (lenient.context_tokens, lenient.prompt_window) == (160, 96)
     assert lenient.max_prompt_tokens == 1024 and strict.max_prompt_tokens == 96
     assert lenient.input_tokens("é" * 50_000_000) == 100_000_002  # counted, not tokenized
-    assert lenient.prompt_tokens("a" * 500) == 96  # what it reads, and usage reports
+    assert lenient.read_tokens("a" * 500) == 96  # what it reads
+    assert lenient.input_tokens("a" * 500) == 502  # what usage reports and a vendor bills
 
 
 def test_a_prompt_over_the_limit_is_context_length_exceeded_for_openai(
@@ -123,14 +124,19 @@ def test_the_50_mb_prompt_of_the_audit_is_refused_by_size(server: RunningServer)
     assert err.value.status_code == 413
 
 
-def test_lenient_a_longer_prompt_is_read_by_its_tail(oa: openai.OpenAI,
-                                                     an: anthropic.Anthropic) -> None:
+def test_lenient_a_longer_prompt_is_read_by_its_tail_and_billed_whole(
+        oa: openai.OpenAI, an: anthropic.Anthropic) -> None:
     r = oa.chat.completions.create(model="tiny", messages=_user(200), max_tokens=500)
-    assert r.usage is not None and r.usage.prompt_tokens == 96
+    assert r.usage is not None and r.usage.prompt_tokens == 202  # every token sent
     assert r.usage.completion_tokens <= 160 - 96  # max_tokens cut to the room left
     m = an.messages.create(model="tiny", max_tokens=500, messages=_user(200))
-    assert m.usage.input_tokens == 96
-    assert an.messages.count_tokens(model="tiny", messages=_user(200)).input_tokens == 96
+    assert m.usage.input_tokens == 202
+    assert an.messages.count_tokens(model="tiny", messages=_user(200)).input_tokens == 202
+    tail = oa.chat.completions.create(model="tiny", messages=[
+        {"role": "user", "content": "z" * 150 + "a" * 100}], max_tokens=8, temperature=0)
+    same = oa.chat.completions.create(model="tiny", messages=[
+        {"role": "user", "content": "y" * 150 + "a" * 100}], max_tokens=8, temperature=0)
+    assert tail.choices[0].message.content == same.choices[0].message.content  # tail only
 
 
 def test_strict_a_prompt_longer_than_the_model_reads_is_refused(
