@@ -1,12 +1,16 @@
 """The kill -9 table: run one undefended reference cell uninterrupted, then again with SIGKILL
-at random moments (resuming after each kill), and compare.
+at random points (resuming after each), and compare.
 
     .venv/bin/python scripts/kill_resume.py --trials 4 --max-kills 3
     .venv/bin/python scripts/kill_resume.py --only reference/knowledge/random-pool/q300
 
-Prints one row per trial: kills (and where they landed), attempts, queries charged over all
-attempts (and the budget), answers and distinct prompts, and whether the harvest and every
-metric equal the uninterrupted run's. Results go to a temporary directory.
+Kill points are drawn from the answers in the harvest (a kill once it holds n answers, n
+uniform over the budget) and, in half the trials, once the campaign is done (while the
+student trains). Prints one row per trial: kills (and where they landed), attempts, queries
+in flight at the kills (served, answer lost, charged on resume), attempts sent and queries
+charged over all attempts (and the budget), answers and distinct prompts, whether every answer
+is the uninterrupted run's (same index, prompt and text) and whether every metric equals the
+uninterrupted run's. Results go to a temporary directory.
 """
 
 from __future__ import annotations
@@ -44,27 +48,38 @@ def main() -> int:
               f"(budget {ref['budget']}), {ref['answers']} answers, "
               f"{ref['distinct_prompts']} distinct prompts, transfer "
               f"{ref['metrics']['transfer']['value']:.3f}")
-        print("| trial | kills (answers in the harvest at each) | attempts | charged / budget "
-              "| answers | distinct prompts | harvest = uninterrupted | metrics = uninterrupted |")
-        print("|---|---|---|---|---|---|---|---|")
+        print("| trial | kills (answers in the harvest at each) | attempts | in flight at the "
+              "kills | sent / charged / budget | answers | distinct prompts "
+              "| answers ⊆ uninterrupted | metrics = uninterrupted |")
+        print("|---|---|---|---|---|---|---|---|---|")
         bad = 0
         for t in range(args.trials):
             n = rng.randint(1, args.max_kills)
-            points: list[KillPoint] = [("seconds", rng.uniform(1.0, wall)) for _ in range(n)]
+            counts = sorted(rng.sample(range(1, max(2, ref["answers"])), n))
+            points: list[KillPoint] = [("responses", float(c)) for c in counts]
+            if t % 2:
+                points.append(("attack-done", 0.0))
             trial = run_with_kills(scenario, results, f"t{t}", points, only=args.only)
             if trial.exit_code != 0:
                 print(f"| {t} | trial failed: exit {trial.exit_code}: {trial.stderr[-300:]} |")
                 bad += 1
                 continue
             got = summarize(results / "runs" / f"t{t}")
-            same_h = got["harvest"] == ref["harvest"]
+            subset = set(got["harvest"]) <= set(ref["harvest"])
             same_m = got["metrics"] == ref["metrics"]
-            bad += not (same_h and same_m and got["charged"] <= (got["budget"] or 1 << 60))
+            budget = got["budget"] or 1 << 60
+            ok = (subset and got["sent"] == got["charged"] <= budget
+                  and got["answers"] >= ref["answers"] - got["interrupted"]
+                  and (same_m or got["interrupted"] > 0))
+            bad += not ok
             diff = [k for k in ref["metrics"] if got["metrics"][k] != ref["metrics"][k]]
             print(f"| {t} | {trial.kills} ({'; '.join(trial.killed_at)}) | {trial.attempts} "
-                  f"| {got['charged']} / {got['budget']} | {got['answers']} "
-                  f"| {got['distinct_prompts']} | {'yes' if same_h else 'NO'} "
-                  f"| {'yes' if same_m else 'NO: ' + ', '.join(diff)} |")
+                  f"| {got['interrupted']} | {got['sent']} / {got['charged']} / {got['budget']} "
+                  f"| {got['answers']} | {got['distinct_prompts']} | {'yes' if subset else 'NO'} "
+                  f"| {'yes' if same_m else 'no: ' + ', '.join(diff)} |")
+        print(f"\n{bad} trial(s) broke a rule (answers not the uninterrupted run's, an attempt "
+              "sent but not charged, over budget, more answers lost than were in flight, or "
+              "other metrics with nothing in flight)")
     return 1 if bad else 0
 
 

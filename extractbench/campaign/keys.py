@@ -5,7 +5,7 @@ once, its requests go one at a time, so a wrong key costs exactly one request.""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from extractbench.campaign.outcomes import FATAL, Failure
@@ -85,15 +85,18 @@ class KeyRing:
         if self.fatal_error is None:
             self.fatal_error = failure
 
-    async def send(self, client: EndpointClient, key: Key, req: QueryRequest) -> Completion:
+    async def send(self, client: EndpointClient, key: Key, req: QueryRequest,
+                   on_send: Callable[[], None] = lambda: None) -> Completion:
         """One request with ``key``; raises :class:`KeyDead` when the key died while this
-        request waited to probe it."""
+        request waited to probe it. ``on_send`` runs just before the request goes out."""
         if key.verified:
+            on_send()
             return await client.complete(req, key.api_key)
         assert key.probe is not None
         async with key.probe:
             if key.dead is not None:
                 raise KeyDead
+            on_send()
             try:
                 completion = await client.complete(req, key.api_key)
             except EndpointError as e:

@@ -17,6 +17,7 @@ from extractbench.logs.harvest import (
     RequestRecord,
     ResponseEntry,
     ResponseRecord,
+    SentEntry,
     UsageRecord,
 )
 from extractbench.tasks.base import prompt_hash
@@ -87,6 +88,31 @@ class Ledger:
                 cost_usd=cost_usd,
             )
         )
+
+    def sent(self, index: int, key_id: str, prompt: str, attempt: int,
+             worst: UsageRecord, cost_usd: float) -> SentEntry:
+        """An attempt is about to go out (resolved by the answer or error logged after it)."""
+        entry = SentEntry(index=index, attempt=attempt, key_id=key_id,
+                          prompt_hash=prompt_hash(prompt), prompt=prompt, usage=worst,
+                          cost_usd=cost_usd)
+        self.harvest.append(entry, sync=False)
+        return entry
+
+    def interrupted(self, lost: SentEntry, *, count: bool) -> ErrorEntry:
+        """The error that resolves a ``sent`` attempt whose outcome never came (the process
+        died, or the query was cancelled in flight): charged at its worst case, retried.
+        ``count``: count it in this session's stats (not for a resumed log's, which count
+        when replayed)."""
+        entry = ErrorEntry(
+            index=lost.index, key_id=lost.key_id, prompt_hash=lost.prompt_hash,
+            prompt=lost.prompt, error_type="interrupted", attempt=lost.attempt,
+            message="in flight when the run stopped: the endpoint may have served it, so it is "
+                    "charged at its worst case",
+            wait_s=0.0, charged=True, usage=lost.usage, cost_usd=lost.cost_usd)
+        if count:
+            self.errors["interrupted"] += 1
+        self.harvest.append(entry)
+        return entry
 
     def not_sent(self, index: int, key_id: str, prompt: str, cause: Failure) -> Failure:
         """A query on a key that was rejected earlier: logged, free, not sent."""

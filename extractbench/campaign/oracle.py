@@ -22,10 +22,14 @@ Semantics an attack relies on:
   :class:`Failure` for each prompt it could not afford.
 - Each attempt that reaches the endpoint is one query: an answer is charged its usage (from
   the endpoint, or a tiktoken estimate flagged ``estimated`` when it reports none); a failed
-  attempt (4xx/5xx/timeout) is charged one query and no tokens; an answer that arrived broken
-  (``invalid_response``: a malformed body, a response or stream cut short) was served and
-  billed, with usage nobody can read, so it is charged its worst case (below); a connection
-  failure is free.
+  attempt with an error status (4xx/5xx/408) is charged one query and no tokens; an answer
+  that arrived broken (``invalid_response``: a malformed body, a response or stream cut short)
+  was served and billed, with usage nobody can read, so it is charged its worst case (below);
+  so is a request that was sent and got no status back (a connection reset or a read timeout
+  after it was written: the endpoint may have served it); a connection that was never made is
+  free. Each attempt is logged as ``sent`` before it goes out; one the process died with in
+  flight is charged its worst case when the harvest is resumed (an ``interrupted`` error), so
+  what the endpoint may have billed is never bought twice unawares.
 - A query's worst case is one query, ``len(prompt.encode()) + input_overhead_tokens`` input
   tokens (a byte-level tokenizer never makes more tokens than bytes; the overhead grows to the
   largest the endpoint reports) and ``max_tokens`` output tokens. Spend stays within every
@@ -35,6 +39,7 @@ Semantics an attack relies on:
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -66,7 +71,16 @@ from extractbench.endpoints.clients import (
     make_client,
 )
 from extractbench.endpoints.tokens import estimate_tokens
-from extractbench.logs.harvest import ErrorEntry, HarvestLog, ResponseEntry, UsageRecord, spent_in
+from extractbench.logs.harvest import (
+    Entry,
+    ErrorEntry,
+    HarvestLog,
+    ResponseEntry,
+    SentEntry,
+    UsageRecord,
+    in_flight,
+    spent_in,
+)
 
 __all__ = [
     "Answer",
@@ -139,16 +153,17 @@ class Oracle:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sem: asyncio.Semaphore | None = None
 
-        prior = harvest.entries()
+        prior: list[Entry] = list(harvest.entries())
+        seg = segment or Segment()
+        harvest.start_segment(run_id=seg.run_id, cell_id=seg.cell_id, attack=seg.attack,
+                              api=endpoint.api, base_url=endpoint.base_url,
+                              model=endpoint.model)
+        prior += [self._ledger.interrupted(lost, count=False) for lost in in_flight(prior)]
         self._replay = Replay(prior if replay else [])
         logged = spent_in(prior)
         self._purse.restore(logged, hidden=logged if self._replay.active else None)
         indices = [e.index for e in prior if isinstance(e, ResponseEntry | ErrorEntry)]
         self._next_index = 0 if self._replay.active else max(indices, default=-1) + 1
-        seg = segment or Segment()
-        harvest.start_segment(run_id=seg.run_id, cell_id=seg.cell_id, attack=seg.attack,
-                              api=endpoint.api, base_url=endpoint.base_url,
-                              model=endpoint.model)
 
     # -- public surface -------------------------------------------------------------------
 
@@ -280,25 +295,23 @@ class Oracle:
                 self._purse.release(reservation)
                 return self._not_sent(index, key, req)
             started = time.monotonic()
+            worst = UsageRecord(input_tokens=reservation.input_tokens,
+                                output_tokens=reservation.output_tokens)
+            sent: list[SentEntry] = []
+            on_send = functools.partial(self._log_sent, sent, index, key.key_id, req.prompt,
+                                        attempt, worst, reservation.usd)
             try:
-                completion = await self._keys.send(self._client, key, req)
+                completion = await self._keys.send(self._client, key, req, on_send)
             except KeyDead:
                 self._purse.release(reservation)
                 return self._not_sent(index, key, req)
             except EndpointError as e:
-                charged = e.error_type != "connection"
-                usage, cost = None, 0.0
-                if e.error_type == "invalid_response":  # served, unreadable: its worst case
-                    usage = UsageRecord(input_tokens=reservation.input_tokens,
-                                        output_tokens=reservation.output_tokens)
-                    cost = self._purse.settle(reservation, usage.input_tokens,
-                                              usage.output_tokens)
-                elif charged:
-                    self._purse.settle(reservation, 0, 0)
-                else:
-                    self._purse.release(reservation)
+                usage, cost, charged = self._charge_failure(e, reservation, worst)
+                message = self._ledger.scrub(e.message)
+                if charged and usage is not None and e.error_type != "invalid_response":
+                    message += " (the request was sent: charged at its worst case)"
                 failure = Failure(index=index, key_id=key.key_id, prompt=req.prompt,
-                                  error_type=e.error_type, message=self._ledger.scrub(e.message),
+                                  error_type=e.error_type, message=message,
                                   status=e.status, attempts=attempt)
                 wait = self._pacer.retry_wait(e.error_type, attempt, e.retry_after)
                 self._ledger.error(failure, retry_after=e.retry_after, wait_s=wait,
@@ -313,9 +326,34 @@ class Oracle:
                 await asyncio.sleep(wait)
                 continue
             except BaseException:
-                self._purse.release(reservation)  # cancelled or a bug: nothing to charge
+                if sent:  # cancelled in flight: it may have been served
+                    self._purse.settle(reservation, worst.input_tokens, worst.output_tokens)
+                    self._ledger.interrupted(sent[0], count=True)
+                else:
+                    self._purse.release(reservation)
                 raise
             return self._answered(index, key, req, attempt, reservation, completion, started)
+
+    def _log_sent(self, sent: list[SentEntry], index: int, key_id: str, prompt: str,
+                  attempt: int, worst: UsageRecord, usd: float) -> None:
+        sent.append(self._ledger.sent(index, key_id, prompt, attempt, worst, usd))
+
+    def _charge_failure(self, e: EndpointError, reservation: Reservation,
+                        worst: UsageRecord) -> tuple[UsageRecord | None, float, bool]:
+        """Settle a failed attempt: ``(usage charged, cost, charged)``. An answer that arrived
+        broken, and a request that was sent but got no status back (a reset or a stall after
+        it was written), may have been served and billed: their worst case. A request that
+        never left (connection refused, connect timeout) is free. An error status is one
+        query and no tokens."""
+        if e.error_type == "invalid_response" or (
+                e.error_type in ("connection", "timeout") and e.maybe_served):
+            cost = self._purse.settle(reservation, worst.input_tokens, worst.output_tokens)
+            return worst, cost, True
+        if e.error_type in ("connection", "timeout") and e.status is None:
+            self._purse.release(reservation)
+            return None, 0.0, False
+        self._purse.settle(reservation, 0, 0)
+        return None, 0.0, True
 
     async def _reserve(self, index: int, key: Key, req: QueryRequest,
                        est_in: int) -> Reservation:

@@ -87,7 +87,10 @@ class Completion:
 
 class EndpointError(ExtractbenchError):
     """A request that failed, typed. ``status`` is the HTTP status when there was a response;
-    ``retry_after`` is the wait in seconds the endpoint asked for, if any."""
+    ``retry_after`` is the wait in seconds the endpoint asked for, if any. ``maybe_served``
+    (connection and timeout errors): the request left this machine and no status came back, so
+    the endpoint may have served and billed it (a reset or a stall after the request was
+    written); ``False`` when the connection was never made (refused, connect timeout)."""
 
     def __init__(
         self,
@@ -96,12 +99,14 @@ class EndpointError(ExtractbenchError):
         *,
         status: int | None = None,
         retry_after: float | None = None,
+        maybe_served: bool = False,
     ) -> None:
         super().__init__(message)
         self.error_type: ErrorType = error_type
         self.message = message
         self.status = status
         self.retry_after = retry_after
+        self.maybe_served = maybe_served
 
     def __str__(self) -> str:
         status = f" {self.status}" if self.status is not None else ""
@@ -180,12 +185,13 @@ class _SdkClient:
         if status is None or not isinstance(status, int):
             kind = type(exc).__name__
             if "Timeout" in kind:
-                return EndpointError("timeout", message)
+                return EndpointError("timeout", message, maybe_served=not _never_connected(exc))
             if _cut_short(exc):
                 return EndpointError("invalid_response", f"response cut short ({message})",
                                      status=200)
             if "Connection" in kind:
-                return EndpointError("connection", message)
+                return EndpointError("connection", message,
+                                     maybe_served=not _never_connected(exc))
             return EndpointError("invalid_response", f"{kind}: {message}")
         if status < 400:
             return EndpointError("invalid_response", message, status=status)
@@ -352,12 +358,26 @@ def _cut_short(exc: BaseException) -> bool:
     return False
 
 
+def _never_connected(exc: BaseException) -> bool:
+    """True when ``exc`` (or its cause) is httpx's failure to open the connection
+    (``ConnectError``, ``ConnectTimeout``): no byte of the request was sent."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if type(seen).__name__ in ("ConnectError", "ConnectTimeout"):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _broken_stream(exc: BaseException, api_key: str) -> EndpointError:
     """A stream that started (the endpoint served the request) and then broke: charged and
     retried, like a malformed body; a read timeout stays a timeout."""
     message = scrub(f"{type(exc).__name__}: {exc}", [api_key])[:200]
     if "Timeout" in type(exc).__name__:
-        return EndpointError("timeout", f"stream stalled ({message})", status=200)
+        return EndpointError("timeout", f"stream stalled ({message})", status=200,
+                             maybe_served=True)
     return EndpointError("invalid_response", f"stream cut short ({message})", status=200)
 
 

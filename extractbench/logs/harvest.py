@@ -5,10 +5,15 @@ Each line is one typed entry with an ``entry_type``:
 - ``segment``: the start of a write session (a resume appends a new segment, never rewrites);
 - ``response``: a query that got an answer (the only kind that becomes a training pair);
 - ``error``: a query attempt that failed, or a query that was never sent (budget, dead key);
+- ``sent``: an attempt about to be sent, with its worst case; the ``response`` or ``error``
+  with the same index and attempt resolves it. One left unresolved was in flight when the
+  process died: the endpoint may have served and billed it, so the next session charges it at
+  its worst case (an ``interrupted`` error, see :func:`in_flight`);
 - ``note``: free-form notes from the attack.
 
-Every line is flushed and fsynced as it is written, so a crash loses at most the line being
-written; :meth:`HarvestLog.read` tolerates such a torn line.
+Every line is flushed and fsynced as it is written (``sent`` lines are flushed only: they
+outlive the process, not the machine), so a crash loses at most the line being written;
+:meth:`HarvestLog.read` tolerates such a torn line.
 """
 
 from __future__ import annotations
@@ -35,9 +40,11 @@ __all__ = [
     "ResponseEntry",
     "ResponseRecord",
     "SegmentEntry",
+    "SentEntry",
     "TokenLogprob",
     "TopLogprob",
     "UsageRecord",
+    "in_flight",
     "now_iso",
     "pairs",
     "spent_in",
@@ -53,11 +60,12 @@ ErrorType = Literal[
     "bad_request",  # other 4xx
     "not_found",  # 404: wrong base_url or model
     "server",  # 5xx (and 409, which vendors use for transient conflicts)
-    "connection",  # never reached the endpoint
+    "connection",  # the connection failed (charged at the worst case if the request was sent)
     "timeout",  # no answer in time (or 408)
     "invalid_response",  # an answer the SDK could not read
     "refused",  # the endpoint answered with a content refusal
     "budget",  # not sent: the budget cannot cover the query's worst case
+    "interrupted",  # in flight when the process died: charged at its worst case on resume
 ]
 
 
@@ -174,6 +182,21 @@ class ErrorEntry(_Model):
     cost_usd: float = 0.0
 
 
+class SentEntry(_Model):
+    """An attempt about to be sent, with the worst case it is charged if no outcome follows."""
+
+    entry_type: Literal["sent"] = "sent"
+    time: str = Field(default_factory=now_iso)
+    index: int
+    attempt: int
+    key_id: str
+    prompt_hash: str
+    prompt: str
+    usage: UsageRecord = Field(description="the attempt's worst case: what it is charged when "
+                               "it never got an outcome")
+    cost_usd: float = 0.0
+
+
 class NoteEntry(_Model):
     """A free-form note from the attack (phase changes, decisions, parameters)."""
 
@@ -184,7 +207,8 @@ class NoteEntry(_Model):
 
 
 Entry = Annotated[
-    SegmentEntry | ResponseEntry | ErrorEntry | NoteEntry, Field(discriminator="entry_type")
+    SegmentEntry | ResponseEntry | ErrorEntry | SentEntry | NoteEntry,
+    Field(discriminator="entry_type"),
 ]
 _ENTRY: TypeAdapter[Entry] = TypeAdapter(Entry)
 
@@ -205,12 +229,14 @@ class HarvestLog:
             self._write(segment, opening=True)
         return segment
 
-    def append(self, entry: Entry) -> None:
-        """Write one entry; starts a bare segment first if this session has none."""
+    def append(self, entry: Entry, *, sync: bool = True) -> None:
+        """Write one entry; starts a bare segment first if this session has none. Without
+        ``sync`` the line is flushed to the OS but not fsynced (it survives the process's
+        death, not a power cut)."""
         with self._lock:
             if self._fh is None:
                 self._write(SegmentEntry(), opening=True)
-            self._write(entry, opening=False)
+            self._write(entry, opening=False, sync=sync)
 
     def note(self, text: str, **data: JsonValue) -> None:
         self.append(NoteEntry(text=text, data=data))
@@ -224,7 +250,7 @@ class HarvestLog:
     def entries(self) -> list[Entry]:
         return self.read(self.path)
 
-    def _write(self, entry: Entry, *, opening: bool) -> None:
+    def _write(self, entry: Entry, *, opening: bool, sync: bool = True) -> None:
         if opening:
             if self._fh is not None:
                 self._fh.close()
@@ -236,7 +262,8 @@ class HarvestLog:
         assert self._fh is not None
         self._fh.write(entry.model_dump_json() + "\n")
         self._fh.flush()
-        os.fsync(self._fh.fileno())
+        if sync or opening:
+            os.fsync(self._fh.fileno())
 
     @staticmethod
     def read(path: str | Path) -> list[Entry]:
@@ -287,6 +314,18 @@ def spent_in(entries: Iterable[Entry]) -> Spent:
                 output_tokens += e.usage.output_tokens
             usd += e.cost_usd
     return Spent(queries, input_tokens, output_tokens, usd)
+
+
+def in_flight(entries: Iterable[Entry]) -> list[SentEntry]:
+    """The ``sent`` attempts no ``response`` or ``error`` resolved: in flight when the process
+    that sent them died."""
+    open_: dict[tuple[int, int], SentEntry] = {}
+    for e in entries:
+        if isinstance(e, SentEntry):
+            open_[(e.index, e.attempt)] = e
+        elif isinstance(e, ResponseEntry | ErrorEntry):
+            open_.pop((e.index, e.attempt), None)
+    return list(open_.values())
 
 
 def _ends_torn(path: Path) -> bool:

@@ -25,7 +25,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from extractbench.logs.harvest import HarvestLog, NoteEntry, ResponseEntry, SegmentEntry, spent_in
+from extractbench.logs.harvest import (
+    ErrorEntry,
+    HarvestLog,
+    NoteEntry,
+    ResponseEntry,
+    SegmentEntry,
+    SentEntry,
+    spent_in,
+)
 
 __all__ = ["METRICS", "KillPoint", "Trial", "run_with_kills", "summarize"]
 
@@ -121,6 +129,9 @@ def summarize(run_dir: Path) -> dict[str, Any]:
         "metrics": {k: record.get(k) for k in METRICS},
         "segments": sum(isinstance(e, SegmentEntry) for e in entries),
         "charged": spent_in(entries).queries,
+        "sent": sum(isinstance(e, SentEntry) for e in entries),
+        "interrupted": sum(isinstance(e, ErrorEntry) and e.error_type == "interrupted"
+                           for e in entries),
         "answers": len(answers),
         "distinct_prompts": len({e.request.prompt for e in answers}),
         "harvest": sorted((e.index, e.key_id, e.request.prompt, e.response.text)

@@ -21,7 +21,14 @@ from extractbench.campaign.oracle import (
 from extractbench.config.budget import Budget, Prices, Spent
 from extractbench.endpoints.clients import Endpoint
 from extractbench.endpoints.tokens import estimate_tokens
-from extractbench.logs.harvest import ErrorEntry, HarvestLog, ResponseEntry, SegmentEntry, pairs
+from extractbench.logs.harvest import (
+    ErrorEntry,
+    HarvestLog,
+    ResponseEntry,
+    SegmentEntry,
+    SentEntry,
+    pairs,
+)
 from extractbench.tasks.base import prompt_hash
 from extractbench.testing.fake_endpoint import (
     BAD_KEY,
@@ -88,8 +95,10 @@ def test_answer_is_logged_and_charged(fake: FakeEndpoint, tmp_path: Path) -> Non
     assert out.usage.estimated is False
     assert out.logprobs is not None and len(out.logprobs[0].top) == 2
     entries = HarvestLog.read(tmp_path / "harvest.jsonl")
-    assert [e.entry_type for e in entries] == ["segment", "response"]
-    seg, resp = entries
+    assert [e.entry_type for e in entries] == ["segment", "sent", "response"]
+    seg, sent, resp = entries
+    assert isinstance(sent, SentEntry) and (sent.index, sent.attempt) == (0, 1)
+    assert (sent.usage.input_tokens, sent.usage.output_tokens) == (len("what is 2+2?") + 16, 8)
     assert isinstance(seg, SegmentEntry) and seg.api == "openai" and seg.model == "m1"
     assert isinstance(resp, ResponseEntry)
     assert resp.request.prompt_hash == prompt_hash("what is 2+2?")
@@ -293,6 +302,28 @@ def test_connection_failures_are_retried_but_free(tmp_path: Path) -> None:
     assert spent.queries == 0
     errors = HarvestLog.read(tmp_path / "harvest.jsonl")[1:]
     assert [e.charged for e in errors if isinstance(e, ErrorEntry)] == [False] * 3
+
+
+def test_a_query_cancelled_in_flight_is_charged_its_worst_case(
+        fake: FakeEndpoint, tmp_path: Path) -> None:
+    fake.script = ["sleep:2"]
+
+    async def go() -> tuple[Spent, Spent]:
+        async with make_oracle(fake.openai_url, tmp_path) as o:
+            task = asyncio.ensure_future(o.query("what is 2+2?", max_tokens=8))
+            while not fake.requests:  # the endpoint has it
+                await asyncio.sleep(0.01)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            return o.spent(), o.stats().spent
+
+    spent, total = run(go())
+    worst = (len("what is 2+2?") + 16, 8)
+    assert (spent.queries, spent.input_tokens, spent.output_tokens) == (1, *worst)
+    assert total == spent
+    errors = [e for e in HarvestLog.read(tmp_path / "harvest.jsonl") if isinstance(e, ErrorEntry)]
+    assert [(e.error_type, e.charged, e.attempt) for e in errors] == [("interrupted", True, 1)]
 
 
 def test_refusal_is_an_error_not_a_pair(fake: FakeEndpoint, tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from extractbench.logs.harvest import (
     HarvestLog,
     NoteEntry,
     ResponseEntry,
+    in_flight,
     pairs,
     spent_in,
 )
@@ -101,9 +102,21 @@ def crash_after(src: Path, dst: Path, lines: int, torn: bool = False) -> None:
     dst.write_text(cut)
 
 
+def quiet_point(path: Path, lines: int) -> int:
+    """The first line count >= ``lines`` after which no attempt of ``path`` is in flight."""
+    text = path.read_text().splitlines(keepends=True)
+    for n in range(lines, len(text) + 1):
+        probe = path.with_suffix(".probe")
+        probe.write_text("".join(text[:n]))
+        if not in_flight(HarvestLog.read(probe)):
+            return n
+    raise AssertionError("never quiet")
+
+
 @pytest.mark.parametrize("lines, torn", [(2, False), (9, True), (17, False), (30, True)])
 def test_a_resumed_campaign_ends_with_the_uninterrupted_harvest(
         fake: FakeEndpoint, tmp_path: Path, lines: int, torn: bool) -> None:
+    """A crash with nothing in flight (between rounds, during a backoff): exact."""
     whole = tmp_path / "whole.jsonl"
     seen_whole = campaign(fake, whole)
     sent_whole = len(fake.requests)
@@ -111,7 +124,8 @@ def test_a_resumed_campaign_ends_with_the_uninterrupted_harvest(
 
     fake.reset()
     cut = tmp_path / "cut.jsonl"
-    crash_after(whole, cut, lines, torn)
+    crash_after(whole, cut, quiet_point(whole, lines), torn)
+    assert not in_flight(HarvestLog.read(cut))
     before = spent_in(HarvestLog.read(cut)).queries
     seen = campaign(fake, cut)
     assert answers(cut) == answers(whole)
@@ -140,18 +154,64 @@ def test_a_finished_campaign_resumed_sends_nothing(fake: FakeEndpoint, tmp_path:
     assert len(answers(path)) == size
 
 
+@pytest.mark.parametrize("lines", [5, 12, 25])
+def test_queries_in_flight_at_the_crash_are_charged_and_the_budget_holds(
+        fake: FakeEndpoint, tmp_path: Path, lines: int) -> None:
+    """A crash with attempts in flight: the endpoint served them (the fake saw them), so each
+    is charged its worst case on resume; the answers bought are those of the uninterrupted
+    run, and everything the endpoint saw, across both runs, is within the budget."""
+    whole = tmp_path / "whole.jsonl"
+    campaign(fake, whole)
+    by_index = {i: (k, p, t) for i, k, p, t in answers(whole)}
+    text = whole.read_text().splitlines(keepends=True)
+    n = next(n for n in range(lines, len(text))
+             if in_flight(HarvestLog.read(_prefix(whole, tmp_path, text[:n]))))
+    cut = tmp_path / "cut.jsonl"
+    crash_after(whole, cut, n)
+    lost = in_flight(HarvestLog.read(cut))
+    assert lost
+    seen_before = sum(1 for line in text[:n] if '"entry_type":"sent"' in line)
+    fake.reset()
+    campaign(fake, cut)
+    got = HarvestLog.read(cut)
+    interrupted = [e for e in got if isinstance(e, ErrorEntry) and e.error_type == "interrupted"]
+    assert sorted((e.index, e.attempt) for e in interrupted) == sorted(
+        (e.index, e.attempt) for e in lost)
+    assert all(e.charged and e.usage is not None and e.usage.output_tokens == 8
+               for e in interrupted)
+    assert seen_before + len(fake.requests) <= 40  # what the endpoint served: within budget
+    assert spent_in(got).queries <= 40 and not in_flight(got)
+    for i, k, p, t in answers(cut):  # the same query at the same index as uninterrupted
+        assert by_index.get(i, (k, p, t)) == (k, p, t)
+    assert len(answers(cut)) >= len(answers(whole)) - len(lost)
+
+
+def _prefix(src: Path, tmp: Path, lines: list[str]) -> Path:
+    out = tmp / (src.stem + ".prefix")
+    out.write_text("".join(lines))
+    return out
+
+
 def test_a_query_in_flight_at_the_crash_is_sent_again_under_its_index(
         fake: FakeEndpoint, tmp_path: Path) -> None:
     whole = tmp_path / "whole.jsonl"
     campaign(fake, whole)
     entries = whole.read_text().splitlines(keepends=True)
-    gone = next(i for i, line in enumerate(entries) if '"index":5,' in line)
+    gone = next(i for i, line in enumerate(entries)
+                if '"index":5,' in line and '"entry_type":"response"' in line)
     cut = tmp_path / "cut.jsonl"
     cut.write_text("".join(entries[:gone] + entries[gone + 1:]))  # its answer never came
     fake.reset()
-    campaign(fake, cut)
+    campaign(fake, cut, queries=41)  # room for the lost answer's second purchase
     assert answers(cut) == answers(whole)
     assert len(fake.requests) == 1
+    again = [e for e in HarvestLog.read(cut) if isinstance(e, ResponseEntry) and e.index == 5]
+    assert [e.attempt for e in again] == [2]  # attempt 1 was lost in flight, and charged
+    fake.reset()
+    exact = tmp_path / "exact.jsonl"
+    exact.write_text("".join(entries[:gone] + entries[gone + 1:]))
+    campaign(fake, exact)  # the budget is spent: the lost answer cannot be bought again
+    assert fake.requests == [] and spent_in(HarvestLog.read(exact)).queries == 40
 
 
 def test_retried_attempts_are_continued_not_restarted(fake: FakeEndpoint,

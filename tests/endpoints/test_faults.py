@@ -15,7 +15,14 @@ import torch
 from extractbench.campaign.oracle import Answer, Oracle, RetryPolicy
 from extractbench.config.budget import Budget
 from extractbench.endpoints.clients import Endpoint
-from extractbench.logs.harvest import ErrorEntry, HarvestLog, ResponseEntry, spent_in
+from extractbench.logs.harvest import (
+    ErrorEntry,
+    HarvestLog,
+    ResponseEntry,
+    SentEntry,
+    in_flight,
+    spent_in,
+)
 from extractbench.reference.lm import TinyLM
 from extractbench.serving import RunningServer, ServedModel, create_app
 from extractbench.testing.faults import FaultProxy
@@ -23,13 +30,15 @@ from extractbench.testing.faults import FaultProxy
 KEY = "sk-fault-suite-0-3be1c9a0"
 PROMPTS = [f"What is {i}+{i}?" for i in range(6)]
 
-# fault -> (the error type logged for it, charged?, tokens charged?)
+# fault -> (the error type logged for it, charged?, worst-case tokens charged?). A request
+# that was sent and got no status back (stall, reset: the client cannot tell "reset before
+# serving" from "served, then reset") may have been billed: its worst case.
 EXPECTED = {
     "429:0.05": ("rate_limit", True, False),
     "500": ("server", True, False),
-    "stall:1.5": ("timeout", True, False),
-    "reset": ("connection", False, False),
-    "reset-served": ("connection", False, False),
+    "stall:1.5": ("timeout", True, True),
+    "reset": ("connection", True, True),
+    "reset-served": ("connection", True, True),
     "malformed": ("invalid_response", True, True),
     "cut": ("invalid_response", True, True),
 }
@@ -89,6 +98,8 @@ def test_every_fault_is_survived_typed_and_charged_right(
     assert all((e.usage is not None and e.usage.output_tokens == 6) == tokens for e in errors)
     assert len(proxy.log) == len(PROMPTS) + 2  # each fault cost exactly one more attempt
     assert spent_in(entries).queries == len(PROMPTS) + 2 * charged
+    sent = [e for e in entries if isinstance(e, SentEntry)]
+    assert len(sent) == len(proxy.log) and in_flight(entries) == []  # each attempt resolved
     if fault.startswith("429"):
         assert all(e.retry_after == 0.05 for e in errors)
 
@@ -106,3 +117,4 @@ def test_the_proxy_passes_clean_traffic_unchanged(proxy: FaultProxy, upstream: R
 
     assert [o.text for o in via_proxy] == [o.text for o in asyncio.run(direct())]  # type: ignore[attr-defined]
     assert [a for a, _, _ in proxy_log] == ["pass"] * len(PROMPTS)
+

@@ -15,9 +15,11 @@ from extractbench.logs.harvest import (
     ResponseEntry,
     ResponseRecord,
     SegmentEntry,
+    SentEntry,
     TokenLogprob,
     TopLogprob,
     UsageRecord,
+    in_flight,
     pairs,
     spent_in,
 )
@@ -146,3 +148,21 @@ def test_spent_in_counts_charged_queries(tmp_path: Path) -> None:
     entries = [SegmentEntry(), response(0), error(1), error(2, charged=False), response(3)]
     spent = spent_in(entries)
     assert (spent.queries, spent.input_tokens, spent.output_tokens, spent.usd) == (3, 20, 2, 1.0)
+
+
+def sent(index: int, attempt: int = 1) -> SentEntry:
+    return SentEntry(index=index, attempt=attempt, key_id="attacker-0",
+                     prompt_hash=prompt_hash("x"), prompt="x",
+                     usage=UsageRecord(input_tokens=20, output_tokens=8), cost_usd=0.25)
+
+
+def test_a_sent_attempt_is_in_flight_until_its_outcome_is_logged(tmp_path: Path) -> None:
+    path = tmp_path / "h.jsonl"
+    log = HarvestLog(path)
+    for entry in (sent(0), response(0), sent(1), error(1), sent(1, attempt=2), sent(2)):
+        log.append(entry, sync=False)
+    log.close()
+    entries = HarvestLog.read(path)
+    assert [(e.index, e.attempt) for e in in_flight(entries)] == [(1, 2), (2, 1)]
+    assert [p.index for p in pairs(entries)] == [0]  # a sent line is never a training pair
+    assert spent_in(entries) == spent_in([response(0), error(1)])  # nor a charge by itself
