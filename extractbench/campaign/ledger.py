@@ -114,6 +114,13 @@ class Ledger:
         self.harvest.append(entry)
         return entry
 
+    def held_out(self, index: int, prompt: str, content: str) -> Failure:
+        """A prompt asking about held-out content: logged, free, not sent."""
+        failure = Failure(index=index, key_id=None, prompt=prompt, error_type="heldout",
+                          message=f"not sent: it asks about held-out content {content!r}")
+        self.error(failure, charged=False)
+        return failure
+
     def not_sent(self, index: int, key_id: str, prompt: str, cause: Failure) -> Failure:
         """A query on a key that was rejected earlier: logged, free, not sent."""
         failure = Failure(

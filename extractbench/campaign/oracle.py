@@ -11,7 +11,9 @@ private to it. Every query goes through :meth:`Oracle.query`, which
 - stops a key at its first 401/403 (the key is *dead*: later queries on it return the same
   error without sending; while a key has not yet been accepted, its requests go one at a time,
   so a wrong key costs exactly one request);
-- records every answer and every error in the harvest log.
+- records every answer and every error in the harvest log;
+- refuses a prompt whose content is held out (``forbids``), whichever attack sends it: the
+  benchmark's held-out hygiene is enforced here, in one place.
 
 Semantics an attack relies on:
 
@@ -131,13 +133,17 @@ class Oracle:
         client: EndpointClient | None = None,
         segment: Segment | None = None,
         replay: bool = True,
+        forbids: Callable[[str], str | None] | None = None,
     ) -> None:
         """``keys`` are ``(key_id, api_key)`` pairs; ``key_id`` is what logs show. An existing
         harvest file is resumed: its spend counts against ``budget`` and indices continue.
         ``input_overhead_tokens`` is added to the prompt's UTF-8 byte count to bound its input
         tokens (it grows to the largest overhead the endpoint reports). With ``replay`` (the
         default) a resumed attack is replayed against the log (see
-        :mod:`~extractbench.campaign.replay`); without, every query is new."""
+        :mod:`~extractbench.campaign.replay`); without, every query is new. ``forbids`` maps
+        a prompt to the held-out content it asks about (``None``: none); such a prompt is
+        refused here, whichever attack sends it: logged as a ``heldout`` error, never sent,
+        never charged."""
         self._keys = KeyRing(keys)
         if concurrency < 1:
             raise ValueError("concurrency and max_attempts must be at least 1")
@@ -150,6 +156,7 @@ class Oracle:
         self._client = client or make_client(endpoint)
         self._concurrency = concurrency
         self._overhead = input_overhead_tokens
+        self._forbids = forbids
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sem: asyncio.Semaphore | None = None
 
@@ -239,6 +246,9 @@ class Oracle:
                 first_attempt = logged.attempts + 1
             else:
                 index = self._diverged(index, why)
+        content = self._forbids(prompt) if self._forbids is not None else None
+        if content is not None:
+            return self._ledger.held_out(index, prompt, content)
         if key.dead is not None:
             return self._not_sent(index, key, req)
         assert self._sem is not None

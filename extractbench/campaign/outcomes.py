@@ -58,7 +58,7 @@ class Answer:
 @dataclass(frozen=True)
 class Failure:
     """No answer: the last error of a query, a content refusal, or a query not sent
-    (``attempts == 0``: dead key or budget)."""
+    (``attempts == 0``: dead key, budget, held-out content)."""
 
     index: int
     key_id: str | None

@@ -66,6 +66,7 @@ ErrorType = Literal[
     "refused",  # the endpoint answered with a content refusal
     "budget",  # not sent: the budget cannot cover the query's worst case
     "interrupted",  # in flight when the process died: charged at its worst case on resume
+    "heldout",  # not sent: the prompt asks about held-out content
 ]
 
 

@@ -326,6 +326,33 @@ def test_a_query_cancelled_in_flight_is_charged_its_worst_case(
     assert [(e.error_type, e.charged, e.attempt) for e in errors] == [("interrupted", True, 1)]
 
 
+def test_a_prompt_about_held_out_content_is_refused_logged_and_free(
+        fake: FakeEndpoint, tmp_path: Path) -> None:
+    held = {"3+4": "3+4", "4+3": "3+4"}  # content keys, commuted twins included
+
+    def forbids(prompt: str) -> str | None:
+        return next((k for w, k in held.items() if w in prompt), None)
+
+    async def go() -> tuple[list[Answer | Failure], Spent]:
+        async with make_oracle(fake.openai_url, tmp_path, forbids=forbids) as o:
+            outs = [await o.query(p) for p in ("what is 1+2?", "what is 4+3?", "3+4 is?")]
+            return outs, o.spent()
+
+    outs, spent = run(go())
+    assert [o.ok for o in outs] == [True, False, False]
+    assert [o.error_type for o in outs if isinstance(o, Failure)] == ["heldout", "heldout"]
+    assert len(fake.requests) == 1 and spent.queries == 1
+    entries = HarvestLog.read(tmp_path / "harvest.jsonl")
+    refused = [e for e in entries if isinstance(e, ErrorEntry)]
+    assert [(e.index, e.error_type, e.charged, e.attempt) for e in refused] == [
+        (1, "heldout", False, 0), (2, "heldout", False, 0)]
+    assert "'3+4'" in refused[0].message
+    fake.reset()
+    again, _ = run(go())  # resumed: replayed, nothing sent, nothing written twice
+    assert [o.ok for o in again] == [True, False, False] and fake.requests == []
+    assert len(HarvestLog.read(tmp_path / "harvest.jsonl")) == len(entries) + 1  # a segment
+
+
 def test_refusal_is_an_error_not_a_pair(fake: FakeEndpoint, tmp_path: Path) -> None:
     fake.script = ["refuse"]
 
