@@ -211,6 +211,20 @@ class Grid(_Model):
     seeds: list[int] | None = Field(default=None, min_length=1)
 
 
+class Ranking(_Model):
+    """What a profile must be measured on to be ranked: every listed attack at every listed
+    budget (and seed), on each task the board compares. Absent: the leaderboard's default
+    (the (attack, budget) pairs measured on the undefended profile of each task; see
+    docs/leaderboard.md)."""
+
+    attacks: list[str] = Field(min_length=1, description="attacks in `attacks`")
+    budgets: list[str] = Field(min_length=1, description="budget labels, e.g. q1000")
+    seeds: list[Seed] | None = Field(
+        default=None, min_length=1,
+        description="seeds in `seeds`; default: every seed any profile was measured on there",
+    )
+
+
 class BenignTraffic(_Model):
     """The legitimate users every defended cell runs alongside the attack."""
 
@@ -247,6 +261,10 @@ class Scenario(_Model):
     max_usd: float | None = Field(
         default=None, gt=0, description="refuse to start when the worst-case cost exceeds this"
     )
+    ranking: Ranking | None = Field(
+        default=None, description="the attacks and budgets a profile must be measured on to "
+        "be ranked; default: those measured on the undefended profile of each task",
+    )
 
 
     @model_validator(mode="after")
@@ -273,6 +291,8 @@ class Scenario(_Model):
                             f"grids.{i}.{section}: {name!r} is not in {section} "
                             f"(known: {', '.join(str(k) for k in known)})"
                         )
+        if self.ranking is not None:
+            self._ranking_names(self.ranking, labels)
         for i, gate in enumerate(self.gates):
             if gate.beats is not None and gate.beats not in self.students:
                 raise ValueError(
@@ -280,6 +300,18 @@ class Scenario(_Model):
                     f"(known: {', '.join(self.students)})"
                 )
         return self
+
+    def _ranking_names(self, ranking: Ranking, labels: list[str]) -> None:
+        for section, names, known in (("attacks", ranking.attacks, list(self.attacks)),
+                                      ("budgets", ranking.budgets, labels),
+                                      ("seeds", ranking.seeds or [], self.seeds)):
+            for name in names:
+                if name not in known:
+                    raise ValueError(f"ranking.{section}: {name!r} is not in {section} "
+                                     f"(known: {', '.join(str(k) for k in known)})")
+            if len(set(names)) != len(names):
+                raise ValueError(f"ranking.{section}: an entry is listed twice; remove the "
+                                 "duplicate")
 
 
 class ScenarioError(ExtractbenchError):
@@ -503,7 +535,10 @@ def missing_keys(scenario: Scenario) -> dict[str, str]:
 
 def scenario_hash(scenario: Scenario) -> str:
     """sha256 of the scenario's canonical JSON (field order and YAML layout do not matter)."""
-    canon = json.dumps(scenario.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    data = scenario.model_dump(mode="json")
+    if data.get("ranking") is None:  # added later: absent, the hash is what it always was
+        data.pop("ranking", None)
+    canon = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canon.encode()).hexdigest()
 
 
