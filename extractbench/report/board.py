@@ -1,18 +1,26 @@
 """One leaderboard table: a :class:`~extractbench.report.rows.ProfileSummary` per profile (or
-per profile and task) from the worst-case curves, gated by utility and ranked by resistance.
+per profile and task) from the worst-case curves over the ranking set, gated by completeness
+and utility, and ranked by resistance.
 
-Ranking that cannot be gamed by wrecking utility: profiles whose utility is at least the
-threshold are ranked by resistance, highest first; a profile whose resistance CI overlaps that
-of the first profile of the tie group above it shares that rank (``=2``). Profiles below the
-threshold, or with utility not measured while others have it, follow unranked, with the
-reason. When no profile has a utility, all are ranked.
+Like for like: every row's curve is the worst case over the ranking set's attacks
+(:mod:`~extractbench.report.requirement`) at the board's common budgets, x being the queries
+actually spent; resistance is read at the largest common budget, AUC and the 50% crossing are
+computed only over the whole set of common budgets. A profile not measured on the whole ranking
+set is listed, unranked, as ``incomplete: ...`` saying what is missing.
+
+Ranking that cannot be gamed by wrecking utility: complete profiles whose utility is at least
+the threshold are ranked by resistance, highest first; a profile whose resistance CI overlaps
+that of the first profile of the tie group above it shares that rank (``=2``). Profiles below
+the threshold, or with utility not measured while others have it, follow unranked, with the
+reason. When no profile has a utility, every complete profile is ranked.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -20,21 +28,38 @@ from extractbench.report import columns as c
 from extractbench.report.bootstrap import curve_intervals, to_float
 from extractbench.report.curve import crossing, log_auc, rank_labels
 from extractbench.report.defender import detection, fpr, utility
-from extractbench.report.frames import seed_means
 from extractbench.report.rows import Estimate, ProfileSummary, WorstPoint
-from extractbench.report.worst import budget_order, combine_tasks, worst_case
+from extractbench.report.worst import combine_tasks
 
-__all__ = ["UTILITY_THRESHOLD", "Board", "build_board", "leaderboard_frame"]
+if TYPE_CHECKING:
+    from extractbench.config.scenario import Ranking
+
+__all__ = ["NOT_MEASURED", "UTILITY_THRESHOLD", "Board", "Scope", "build_board",
+           "leaderboard_frame"]
 
 UTILITY_THRESHOLD = 0.9
 """Default minimum utility for a profile to be ranked."""
 
-HEAD = [c.RANK, c.RANK_LABEL, c.PROFILE, c.TASK, c.RANKED, c.UNRANKED_REASON, c.RESISTANCE,
-        c.low(c.RESISTANCE), c.high(c.RESISTANCE), c.BUDGET_MAX, c.WORST_ATTACK,
-        c.WORST_STUDENT, c.AUC, c.low(c.AUC), c.high(c.AUC), c.Q50_QUERIES,
+NOT_MEASURED = "not_measured"
+"""``q50_status`` of a row not measured at every common budget (no AUC or crossing then)."""
+
+HEAD = [c.RANK, c.RANK_LABEL, c.PROFILE, c.TASK, c.RANKED, c.UNRANKED_REASON, c.COMPLETE,
+        c.MISSING, c.RESISTANCE, c.low(c.RESISTANCE), c.high(c.RESISTANCE), c.BUDGET_MAX,
+        c.WORST_ATTACK, c.WORST_STUDENT, c.AUC, c.low(c.AUC), c.high(c.AUC), c.Q50_QUERIES,
         c.low(c.Q50_QUERIES), c.high(c.Q50_QUERIES), c.Q50_USD, c.low(c.Q50_USD),
         c.high(c.Q50_USD), c.Q50_STATUS, c.TEACHER_SCORE, c.N_CELLS]
 """The leaderboard's first columns, in order; the defender's follow, then the budgets'."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What one board compares on."""
+
+    rows: Mapping[tuple[str, ...], str]
+    """Every row to list, by its key values (``(profile,)`` or ``(profile, task)``), in
+    order, with what it misses of the ranking set (``""``: complete)."""
+    budgets: Mapping[str, tuple[str, ...]]
+    """The common budgets, smallest first, by task (``""``: the overall board's)."""
 
 
 @dataclass(frozen=True)
@@ -48,7 +73,7 @@ class Board:
     built: tuple[int, ...]
     """Each summary's position in the order the profiles were first seen."""
     budgets: tuple[str, ...]
-    """Budget labels ordered by size (median x)."""
+    """The common budget labels, smallest first (per task: those of every task)."""
 
     def frame(self) -> pd.DataFrame:
         """The table as a DataFrame (see :func:`leaderboard_frame` for its columns)."""
@@ -82,64 +107,83 @@ def _mask(frame: pd.DataFrame, keys: Sequence[str], values: Sequence[object]) ->
     return mask
 
 
-def _summary(keys: dict[str, str], group: pd.DataFrame, curves: pd.DataFrame,
-             cells: pd.DataFrame, winners: pd.DataFrame, n_boot: int, seed: int,
-             detected: bool) -> ProfileSummary:
-    """The row of one profile (and task): ``group`` its worst-case curve, ``curves`` and
-    ``cells`` its seed means and ok cells, ``winners`` its per-task worst case."""
-    group = group.sort_values(c.X_QUERIES, kind="stable")
-    defined = group.dropna(subset=[c.TRANSFER])
-    curve = tuple(
-        WorstPoint(str(p[c.BUDGET_LABEL]), Estimate(to_float(p[c.TRANSFER]),
-                                                    to_float(p[c.TRANSFER_LOW]),
-                                                    to_float(p[c.TRANSFER_HIGH])),
-                   str(p[c.ATTACK]), str(p[c.STUDENT]), to_float(p[c.X_QUERIES]))
-        for _, p in group.iterrows())
-    last = defined.iloc[-1] if len(defined) else None
-    label = str(last[c.BUDGET_LABEL]) if last is not None else ""
+def _point(p: pd.Series) -> WorstPoint:
+    return WorstPoint(str(p[c.BUDGET_LABEL]),
+                      Estimate(to_float(p[c.TRANSFER]), to_float(p[c.TRANSFER_LOW]),
+                               to_float(p[c.TRANSFER_HIGH])),
+                      str(p[c.ATTACK]), str(p[c.STUDENT]), to_float(p[c.X_QUERIES]),
+                      to_float(p.get(c.BUDGET_QUERIES)),
+                      0.0 if math.isnan(to_float(p.get(c.BUDGET_SHORT)))
+                      else to_float(p.get(c.BUDGET_SHORT)))
+
+
+def _summary(keys: dict[str, str], group: pd.DataFrame, budgets: Sequence[str],
+             cells: pd.DataFrame, measured: pd.DataFrame, winners: pd.DataFrame, n_boot: int,
+             seed: int, detected: bool, missing: str) -> ProfileSummary:
+    """The row of one profile (and task): ``group`` its worst-case curve over the ranking set,
+    ``budgets`` the common budgets, ``cells`` its ok cells inside the ranking set,
+    ``measured`` all its ok cells (utility, FPR, teacher), ``winners`` its per-task worst
+    case."""
+    at = {str(p[c.BUDGET_LABEL]): p for _, p in group.iterrows()
+          if str(p[c.BUDGET_LABEL]) in budgets}
+    curve = tuple(_point(at[label]) for label in budgets if label in at)
+    label = budgets[-1] if budgets else ""
+    last = at.get(label)
+    if last is not None and math.isnan(to_float(last[c.TRANSFER])):
+        last = None
     resistance = Estimate(1 - last[c.TRANSFER], 1 - last[c.TRANSFER_HIGH],
                           1 - last[c.TRANSFER_LOW]) if last is not None else Estimate(math.nan)
-    status, (q50, usd50) = crossing(group[c.X_QUERIES], group[c.TRANSFER],
-                                    others=[group[c.X_USD]])
-    auc_ci, q50_ci, usd_ci = curve_intervals(cells, winners, group, n_boot, seed)
+    full = pd.DataFrame([at[b] for b in budgets if b in at])
+    if len(budgets) and len(full) == len(budgets) and full[c.TRANSFER].notna().all():
+        status, (q50, usd50) = crossing(full[c.X_QUERIES], full[c.TRANSFER],
+                                        others=[full[c.X_USD]])
+        area = log_auc(full[c.X_QUERIES], full[c.TRANSFER])
+        auc_ci, q50_ci, usd_ci = curve_intervals(cells, winners, full, n_boot, seed)
+    else:
+        status, q50, usd50, area = NOT_MEASURED, math.nan, math.nan, math.nan
+        auc_ci = q50_ci = usd_ci = (math.nan, math.nan)
     return ProfileSummary(
         keys=keys, curve=curve, budget_max=label, resistance=resistance,
         worst_attack=str(last[c.ATTACK]) if last is not None else "",
         worst_student=str(last[c.STUDENT]) if last is not None else "",
-        auc=Estimate(log_auc(group[c.X_QUERIES], group[c.TRANSFER]), *auc_ci),
-        q50_queries=Estimate(q50, *q50_ci), q50_usd=Estimate(usd50, *usd_ci), q50_status=status,
-        teacher_score=_mean(curves, c.TEACHER_SCORE), n_cells=int(curves[c.N_SEEDS].sum()),
-        utility=utility(cells, n_boot, seed), fpr=fpr(cells),
+        auc=Estimate(area, *auc_ci), q50_queries=Estimate(q50, *q50_ci),
+        q50_usd=Estimate(usd50, *usd_ci), q50_status=status,
+        teacher_score=_mean(measured, c.TEACHER_SCORE), n_cells=len(cells),
+        utility=utility(measured, n_boot, seed), fpr=fpr(measured),
         detection=detection(cells, winners[winners[c.BUDGET_LABEL] == label], label, n_boot,
-                            seed, detected) if label else None)
+                            seed, detected) if last is not None else None,
+        complete=not missing, missing=missing)
 
 
 def _gate(rows: list[ProfileSummary], threshold: float,
           by_task: bool) -> list[tuple[int, ProfileSummary]]:
-    """Rank rows with utility >= threshold by resistance and list the rest after them; with
-    ``by_task`` ranks restart in each task, tasks in order of appearance. Returns (position
-    in ``rows``, ranked row) pairs."""
+    """Rank the complete rows with utility >= threshold by resistance and list the rest after
+    them, with the reason; with ``by_task`` ranks restart in each task, tasks in order of
+    appearance. Returns (position in ``rows``, ranked row) pairs."""
     measured = any(r.utility is not None for r in rows)
     gated: list[ProfileSummary] = []
     for r in rows:
         u = r.utility.value if r.utility is not None else math.nan
-        ok = not measured or u >= threshold
-        reason = "" if ok else ("utility not measured" if math.isnan(u)
-                                else f"utility {u:.2f} < {threshold:.2f}")
-        gated.append(replace(r, ranked=ok, unranked_reason=reason))
+        reasons = [] if r.complete else [f"incomplete: {r.missing}"]
+        if measured and not u >= threshold:
+            reasons.append("utility not measured" if math.isnan(u)
+                           else f"utility {u:.2f} < {threshold:.2f}")
+        gated.append(replace(r, ranked=not reasons, unranked_reason="; ".join(reasons)))
     groups = [list(range(len(gated)))] if not by_task else [
         [i for i, r in enumerate(gated) if r.keys[c.TASK] == task]
         for task in dict.fromkeys(r.keys[c.TASK] for r in gated)]
     out: list[tuple[int, ProfileSummary]] = []
     for members in groups:
-        def order(i: int) -> tuple[bool, bool, float]:
+        def order(i: int) -> tuple[bool, bool, bool, float]:
             value = gated[i].resistance.value
-            return (not gated[i].ranked, math.isnan(value), 0.0 if math.isnan(value) else -value)
+            return (not gated[i].ranked, not gated[i].complete, math.isnan(value),
+                    0.0 if math.isnan(value) else -value)
 
         members = sorted(members, key=order)
         top = [i for i in members if gated[i].ranked]
         labels = rank_labels([gated[i].resistance.low for i in top],
-                             [gated[i].resistance.high for i in top])
+                             [gated[i].resistance.high for i in top],
+                             [gated[i].resistance.value for i in top])
         for i, label in zip(top, labels, strict=True):
             out.append((i, replace(gated[i], rank=int(label.lstrip("=")), rank_label=label)))
         out += [(i, gated[i]) for i in members if not gated[i].ranked]
@@ -147,49 +191,57 @@ def _gate(rows: list[ProfileSummary], threshold: float,
 
 
 def build_board(cells: pd.DataFrame, curves: pd.DataFrame, per_task: pd.DataFrame,
-                by_task: bool, n_boot: int, seed: int, utility_threshold: float) -> Board:
-    """The table over ``cells`` (ok cells, or seed means), their seed means ``curves`` and
-    their per-task worst case ``per_task`` (:func:`~extractbench.report.worst.worst_case`)."""
+                measured: pd.DataFrame, by_task: bool, scope: Scope, n_boot: int, seed: int,
+                utility_threshold: float) -> Board:
+    """The table of ``scope``'s rows: ``cells`` are the ok cells inside the ranking set,
+    ``curves`` their seed means, ``per_task`` their per-task worst case
+    (:func:`~extractbench.report.worst.worst_case`), ``measured`` every ok cell of the
+    board's tasks (the utility, FPR and teacher score of a row come from all of them)."""
     keys = (c.PROFILE, c.TASK) if by_task else (c.PROFILE,)
-    wc = per_task if by_task else combine_tasks(per_task)
-    if wc.empty:
+    if not scope.rows:
         return Board(keys, (), (), ())
-    detected = c.FLAGGED_AT in cells and bool(cells[c.FLAGGED_AT].notna().any())
+    wc = per_task if by_task or per_task.empty else combine_tasks(per_task)
+    detected = c.FLAGGED_AT in measured and bool(measured[c.FLAGGED_AT].notna().any())
     rows = []
-    for key, group in wc.groupby(list(keys), sort=False):
-        values = key if isinstance(key, tuple) else (key,)
+    for values, missing in scope.rows.items():
+        budgets = scope.budgets.get(values[1] if by_task else "", ())
+        group = wc[_mask(wc, keys, values)] if not wc.empty else wc
         rows.append(_summary(
-            dict(zip(keys, (str(v) for v in values), strict=True)), group,
-            curves[_mask(curves, keys, values)], cells[_mask(cells, keys, values)],
-            per_task[_mask(per_task, keys, values)], n_boot, seed, detected))
+            dict(zip(keys, values, strict=True)), group, budgets,
+            cells[_mask(cells, keys, values)], measured[_mask(measured, keys, values)],
+            per_task[_mask(per_task, keys, values)] if not per_task.empty else per_task,
+            n_boot, seed, detected, missing))
     ranked = _gate(rows, utility_threshold, by_task)
+    columns = dict.fromkeys(b for budgets in scope.budgets.values() for b in budgets)
     return Board(keys, tuple(r for _, r in ranked), tuple(i for i, _ in ranked),
-                 tuple(budget_order(wc)))
+                 tuple(columns))
 
 
 def leaderboard_frame(
     frame: pd.DataFrame, by_task: bool = False, n_boot: int = 1000, seed: int = 0,
-    utility_threshold: float = UTILITY_THRESHOLD, curves: pd.DataFrame | None = None,
+    utility_threshold: float = UTILITY_THRESHOLD, ranking: Ranking | None = None,
 ) -> pd.DataFrame:
-    """The per-profile table (per profile and task with ``by_task``) from a
-    :func:`~extractbench.report.frames.records_frame` (or its
-    :func:`~extractbench.report.frames.seed_means`, which loses per-item CIs), ranked profiles
-    first.
+    """The per-profile table (per profile and task with ``by_task``) of a
+    :func:`~extractbench.report.frames.records_frame`, ranked profiles first: the table of
+    :func:`~extractbench.report.analysis.analyze` (``ranking``: the scenario's, see
+    :mod:`~extractbench.report.requirement`).
 
     Columns: rank (nullable int; empty when not ranked), rank_label (``=k`` for ties), profile,
-    [task], ranked, unranked_reason, resistance(_low/_high), budget_max, worst_attack,
-    worst_student, auc(_low/_high), q50_queries(_low/_high), q50_usd(_low/_high), q50_status,
-    teacher_score, n_cells, then when records carry them: utility(_low/_high),
-    defended_score, fpr(_low/_high), benign_keys, flagged_at(_low/_high), flagged_frac,
-    flagged_cells, transfer_at_flag(_low/_high), watermark_z(_low/_high),
-    watermark_control_z(_low/_high); then per budget ``wc_<label>`` with ``_low``, ``_high``,
-    ``_attack``, ``_student`` and ``_queries`` (the budget's x: query limit, or queries
-    spent). ``q50_*_high`` is ``inf`` when the bootstrap's upper bound never reaches 50%.
-    ``curves`` may pass an already computed :func:`seed_means` of ``frame``.
+    [task], ranked, unranked_reason, complete, missing, resistance(_low/_high), budget_max
+    (the largest common budget), worst_attack, worst_student, auc(_low/_high),
+    q50_queries(_low/_high), q50_usd(_low/_high), q50_status, teacher_score, n_cells, then
+    when records carry them: utility(_low/_high), defended_score, fpr(_low/_high),
+    benign_keys, flagged_at(_low/_high), flagged_frac, flagged_cells,
+    transfer_at_flag(_low/_high), watermark_z(_low/_high), watermark_control_z(_low/_high);
+    then per common budget ``wc_<label>`` with ``_low``, ``_high``, ``_attack``, ``_student``,
+    ``_queries`` (the queries spent: the budget's x), ``_limit`` (its query limit) and
+    ``_short`` (share of seeds that could not spend the budget). ``q50_*_high`` is ``inf``
+    when the bootstrap's upper bound never reaches 50%.
     """
-    is_curves = c.N_SEEDS in frame
-    if curves is None:
-        curves = frame if is_curves else seed_means(frame, n_boot=n_boot, seed=seed)
-    cells = frame if is_curves or c.STATUS not in frame else frame[frame[c.STATUS] == c.OK]
-    return build_board(cells, curves, worst_case(curves, by_task=True), by_task, n_boot, seed,
-                       utility_threshold).frame()
+    from extractbench.report.analysis import analyze
+
+    analysis = analyze(frame, by_task=by_task, n_boot=n_boot, seed=seed,
+                       utility_threshold=utility_threshold, ranking=ranking)
+    if by_task and analysis.task_table is not None:
+        return analysis.task_table
+    return analysis.table

@@ -52,6 +52,10 @@ WALL_S: Final = "wall_s"
 BUDGET_QUERIES: Final = "budget_queries"
 BUDGET_TOKENS: Final = "budget_tokens"
 BUDGET_USD: Final = "budget_usd"
+STOP_REASON: Final = "stop_reason"
+BUDGET_SHORT: Final = "budget_short"
+"""The campaign stopped before spending its budget (pool exhausted, keys refused, ...); in
+seed means, the share of seeds that did."""
 
 # ----------------------------------------------------------------------------- provenance
 SCENARIO_NAME: Final = "scenario_name"
@@ -91,9 +95,9 @@ seeds when the frame has them (``flagged_at``: over the seeds that were flagged)
 # ------------------------------------------------------------------------------ seed means
 N_SEEDS: Final = "n_seeds"
 X_QUERIES: Final = "x_queries"
-"""A budget's x: its query limit, or the queries spent when it has none (seed mean)."""
+"""A budget's x: the queries actually spent (seed mean), whatever the budget's limit."""
 X_USD: Final = "x_usd"
-"""A budget's dollar limit, or the dollars spent when it has none (seed mean)."""
+"""The dollars actually spent (seed mean)."""
 SERIES: Final = "series"
 """A plot's line label: the profile, or ``profile · student`` with several students."""
 
@@ -111,11 +115,17 @@ Q50_QUERIES: Final = "q50_queries"
 Q50_USD: Final = "q50_usd"
 Q50_STATUS: Final = "q50_status"
 N_CELLS: Final = "n_cells"
+COMPLETE: Final = "complete"
+"""Measured on every (attack, budget, seed) of the ranking set."""
+MISSING: Final = "missing"
+"""What an incomplete profile was not measured on, in words."""
 
 WC_PREFIX: Final = "wc_"
-WC_SUFFIXES: Final = ("", "_low", "_high", "_attack", "_student", "_queries")
+WC_SUFFIXES: Final = ("", "_low", "_high", "_attack", "_student", "_queries", "_limit",
+                      "_short")
 """The columns of each budget: worst-case transfer, its CI, the attack and student that
-achieved it and the budget's x."""
+achieved it, the queries it spent (the budget's x), the budget's query limit, and whether the
+campaign stopped before spending its budget."""
 
 
 def low(name: str) -> str:

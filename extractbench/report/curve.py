@@ -1,4 +1,4 @@
-"""Curve arithmetic the leaderboard is made of: area under a transfer curve over log-budget,
+"""Curve arithmetic the leaderboard is made of: area under a transfer curve over log-spend,
 where a curve first reaches a transfer level, tie-aware rank labels and the Pareto front.
 
 Pure functions of arrays; :mod:`extractbench.report.analysis` applies them to the worst-case
@@ -105,19 +105,27 @@ def crossing_rows(series: Sequence[FloatArray], ys: FloatArray,
     return out
 
 
-def rank_labels(lows: Sequence[float], highs: Sequence[float]) -> list[str]:
+def rank_labels(lows: Sequence[float], highs: Sequence[float],
+                values: Sequence[float] | None = None) -> list[str]:
     """Rank labels for rows already sorted best first, given each row's CI bounds.
 
     A row whose interval overlaps that of the first row of the tie group above it (for the
     second row of a group: its neighbour) shares that rank, and every member of a tie is
     labelled ``=k``; otherwise a row's rank is its 1-based position. Comparing with the
     group's first row rather than always the previous row stops a chain of small overlaps
-    from tying profiles whose intervals are far apart.
+    from tying profiles whose intervals are far apart. With ``values``, a row without an
+    interval is the point ``[value, value]``, so equal values without CIs tie too.
     """
+    def bounds(i: int) -> tuple[float, float]:
+        low, high = lows[i], highs[i]
+        if values is not None and (math.isnan(low) or math.isnan(high)):
+            return values[i], values[i]
+        return low, high
+
     ranks: list[int] = []
     for i in range(len(lows)):
         leader = ranks[-1] - 1 if ranks else 0
-        overlaps = i > 0 and _overlap(lows[i], highs[i], lows[leader], highs[leader])
+        overlaps = i > 0 and _overlap(*bounds(i), *bounds(leader))
         ranks.append(ranks[-1] if overlaps else i + 1)
     return [f"={r}" if ranks.count(r) > 1 else str(r) for r in ranks]
 

@@ -30,6 +30,7 @@ __all__ = [
     "OPTIONAL_NUMBERS",
     "RECORDS_FILE",
     "ResultsError",
+    "budget_short",
     "find_runs",
     "latest_run",
     "load_records",
@@ -68,10 +69,24 @@ def _flatten(record: CellRecord) -> dict[str, object]:
                          ("usd", c.BUDGET_USD)):
         row[column] = record.budget.get(kind, math.nan)
     row[c.TOKENS] = record.input_tokens + record.output_tokens
+    row[c.BUDGET_SHORT] = budget_short(record)
     provenance = record.provenance.model_dump()
     row.update({name: provenance[name] for name in c.PROVENANCE_COLUMNS})
     row[c.ITEMS] = record.items
     return row
+
+
+def budget_short(record: CellRecord) -> bool:
+    """The campaign stopped before spending its budget (e.g. ``attack pool exhausted`` at 600
+    of 1,000 queries, or every key refused): not when it stopped with ``budget exhausted``;
+    otherwise, for a query budget, when fewer queries were charged than its limit, and for a
+    token or dollar budget, when it stopped for any recorded reason."""
+    if record.stop_reason == "budget exhausted":
+        return False
+    limit = record.budget.get("queries")
+    if limit is not None:
+        return record.queries < limit
+    return bool(record.stop_reason)
 
 
 def records_frame(records: Iterable[CellRecord]) -> pd.DataFrame:
@@ -80,6 +95,8 @@ def records_frame(records: Iterable[CellRecord]) -> pd.DataFrame:
     Interval fields become ``NAME, NAME_low, NAME_high, NAME_level``; the budget becomes
     ``budget_queries, budget_tokens, budget_usd`` (``nan`` when not limited); provenance
     gives ``scenario_name, scenario_hash, git_sha, ...``; ``tokens`` is input + output;
+    ``budget_short`` says the campaign stopped before spending its budget
+    (:func:`budget_short`);
     ``items`` holds the :class:`~extractbench.logs.records.ItemScores` object (or ``None``) for
     re-bootstrapping. Fields added to :class:`CellRecord` later appear as columns too.
     """
@@ -134,9 +151,10 @@ def _mean(column: pd.Series) -> float:
 
 def seed_means(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
     """One row per (profile, task, attack, student, budget) over the ok cells: seed-mean
-    transfer with CI (``transfer, transfer_low, transfer_high``), ``n_seeds``, mean scores and
-    spend, and ``x_queries`` / ``x_usd``: the budget's query / dollar limit when it has one,
-    otherwise the queries / dollars actually spent (seed mean)."""
+    transfer with CI (``transfer, transfer_low, transfer_high``), ``n_seeds``, mean scores,
+    limits and spend, ``budget_short`` (the share of seeds that stopped before spending their
+    budget), ``defenses``, and ``x_queries`` / ``x_usd``: the queries / dollars actually spent
+    (seed mean), which is where the budget sits on every curve."""
     columns = [*CELL_KEYS, c.N_SEEDS, c.TRANSFER, c.TRANSFER_LOW, c.TRANSFER_HIGH,
                c.X_QUERIES, c.X_USD]
     if frame.empty or c.STATUS not in frame:
@@ -153,12 +171,11 @@ def seed_means(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.Dat
                 row[name] = _mean(group[name])
         if c.FLAGGED_AT in group:
             row[c.FLAGGED_FRAC] = float(group[c.FLAGGED_AT].notna().mean())
-        budget_q, budget_usd = row[c.BUDGET_QUERIES], row[c.BUDGET_USD]
-        row[c.X_QUERIES] = row[c.QUERIES] if _isnan(budget_q) else budget_q
-        row[c.X_USD] = row[c.COST_USD] if _isnan(budget_usd) else budget_usd
+        if c.BUDGET_SHORT in group:
+            row[c.BUDGET_SHORT] = float(group[c.BUDGET_SHORT].astype(bool).mean())
+        if c.DEFENSES in group:
+            row[c.DEFENSES] = str(group[c.DEFENSES].iloc[0])
+        row[c.X_QUERIES] = row.get(c.QUERIES, math.nan)
+        row[c.X_USD] = row.get(c.COST_USD, math.nan)
         rows.append(row)
     return pd.DataFrame(rows, columns=None if rows else columns)
-
-
-def _isnan(value: object) -> bool:
-    return isinstance(value, float) and math.isnan(value)

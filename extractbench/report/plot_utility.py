@@ -40,22 +40,26 @@ def yerr(values: np.ndarray, lows: np.ndarray, highs: np.ndarray) -> np.ndarray:
 def plot_resistance_vs_utility(table: pd.DataFrame, path_stem: Path,
                                utility_threshold: float = 0.9,
                                order: Sequence[str] | None = None) -> list[Path]:
-    """Resistance at the largest budget vs utility, one point per profile with 95% CI bars in
-    both directions, the Pareto front filled and joined by a dashed staircase, dominated
+    """Resistance at the largest common budget vs utility, one point per profile with 95% CI
+    bars in both directions, the Pareto front filled and joined by a dashed staircase, dominated
     profiles hollow, and the ranking threshold as a dotted vertical line.
 
     ``table`` is a :func:`~extractbench.report.leaderboard.leaderboard_frame` (one row per profile).
-    Profiles without a utility cannot be placed and are named in a note under the axes;
-    returns ``[]`` (no figure) when no profile has one.
+    Profiles without a utility cannot be placed, and incomplete ones (``complete`` false: not
+    measured on the whole ranking set, so their resistance is not comparable) are not; both
+    are named in a note under the axes. Returns ``[]`` (no figure) when no profile can be
+    placed.
     """
     u = _column(table, c.UTILITY)
     r = _column(table, c.RESISTANCE)
-    placed = np.isfinite(u) & np.isfinite(r)
+    complete = table[c.COMPLETE].astype(bool).to_numpy() if c.COMPLETE in table \
+        else np.ones(len(table), dtype=bool)
+    placed = np.isfinite(u) & np.isfinite(r) & complete
     if not placed.any():
         return []
     profiles = [str(p) for p in table[c.PROFILE]]
     index = profile_index(profiles, order)
-    front = pareto_front(u, r)
+    front = pareto_front(np.where(placed, u, np.nan), r)
     u_lo, u_hi = _column(table, c.low(c.UTILITY)), _column(table, c.high(c.UTILITY))
     r_lo, r_hi = _column(table, c.low(c.RESISTANCE)), _column(table, c.high(c.RESISTANCE))
     with style():
@@ -92,7 +96,7 @@ def plot_resistance_vs_utility(table: pd.DataFrame, path_stem: Path,
         ys = ys[np.isfinite(ys)]
         ax.set_ylim(min(-0.05, float(ys.min()) - 0.05), max(1.05, float(ys.max()) + 0.05))
         ax.set_xlabel("utility: defended ÷ teacher held-out score (1 = no loss for benign users)")
-        ax.set_ylabel("resistance: 1 − worst-case transfer\nat the largest budget")
+        ax.set_ylabel("resistance: 1 − worst-case transfer\nat the largest common budget")
         handles = [
             Line2D([], [], marker="o", color="#333333", markerfacecolor="#333333",
                    linestyle="none", label="on the Pareto front"),
@@ -104,15 +108,20 @@ def plot_resistance_vs_utility(table: pd.DataFrame, path_stem: Path,
         fig.legend(handles=handles, loc="outside lower center", ncols=2,
                    title="bars: 95% CI; better is up and to the right")
         _place_labels(fig, ax, [(profiles[i], u[i], r[i]) for i in np.flatnonzero(placed)])
-        missing = [profiles[i] for i in range(len(u)) if not placed[i]]
+        notes = []
+        for why, names in (
+                ("incomplete", [profiles[i] for i in range(len(u)) if not complete[i]]),
+                ("utility not measured", [profiles[i] for i in range(len(u))
+                                          if complete[i] and not placed[i]])):
+            if names:
+                notes.append(f"not shown ({why}): " + ", ".join(names))
         title = "Resistance vs utility"
         budgets = {str(b) for b in table.get(c.BUDGET_MAX, pd.Series(dtype=str)).dropna()}
         if len(budgets) == 1:
-            title += f" (largest budget: {budgets.pop()})"
+            title += f" (largest common budget: {budgets.pop()})"
         fig.suptitle(title)
-        if missing:
-            ax.set_title("not shown (utility not measured): " + ", ".join(missing),
-                         fontsize=7.5, color="#555555")
+        if notes:
+            ax.set_title("; ".join(notes), fontsize=7.5, color="#555555", wrap=True)
         return save(fig, Path(path_stem))
 
 

@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 from extractbench.report import columns as c
 from extractbench.report.analysis import Analysis
 from extractbench.report.curve import pareto_front
+from extractbench.report.document import num
 from extractbench.report.plot_detection import plot_detection_timeline
 from extractbench.report.plot_style import (
     Style,
@@ -64,6 +65,7 @@ def _draw_panel(ax: Axes, panel: pd.DataFrame, x: str, styles: dict[str, Style],
         colour = look.colour
         ax.plot(xs, ys, color=colour, marker=look.marker, linestyle=look.linestyle,
                 label=str(name), zorder=3)
+        _mark_short(ax, series, xs, ys, colour, look.marker, label_spent=x == c.X_QUERIES)
         if band and len(xs) > 1:
             ax.fill_between(xs, lows, highs, color=colour, alpha=0.15, linewidth=0, zorder=2)
         else:
@@ -73,6 +75,32 @@ def _draw_panel(ax: Axes, panel: pd.DataFrame, x: str, styles: dict[str, Style],
                         elinewidth=1, capsize=2.5, zorder=2)
     for level in (0.0, 1.0):
         ax.axhline(level, color="#555555", linewidth=0.8, linestyle=(0, (4, 3)), zorder=1)
+
+
+def _short(frame: pd.DataFrame) -> np.ndarray:
+    """Rows whose campaign (in some seed) could not spend its budget."""
+    if c.BUDGET_SHORT not in frame:
+        return np.zeros(len(frame), dtype=bool)
+    return np.asarray(pd.to_numeric(frame[c.BUDGET_SHORT], errors="coerce").fillna(0) > 0)
+
+
+def _mark_short(ax: Axes, series: pd.DataFrame, xs: np.ndarray, ys: np.ndarray, colour: str,
+                marker: str, label_spent: bool) -> None:
+    """A budget that could not be spent is drawn hollow at what was spent, labelled ``600 of
+    1,000`` on a queries axis."""
+    short = _short(series)
+    if not short.any():
+        return
+    ax.plot(xs[short], ys[short], linestyle="none", marker=marker, markersize=7.5,
+            markerfacecolor="white", markeredgecolor=colour, markeredgewidth=1.4, zorder=4)
+    if not label_spent:
+        return
+    limits = pd.to_numeric(series[c.BUDGET_QUERIES], errors="coerce").to_numpy(dtype=float) \
+        if c.BUDGET_QUERIES in series else np.full(len(series), np.nan)
+    for x, y, limit in zip(xs[short], ys[short], limits[short], strict=True):
+        text = f"{num(x, 0)} of {num(limit, 0)}" if np.isfinite(limit) else "short"
+        ax.annotate(text, (x, y), xytext=(5, -9), textcoords="offset points", fontsize=6.5,
+                    color=colour, zorder=5)
 
 
 def _figure(curves: pd.DataFrame, worst: pd.DataFrame, x: str, xlabel: str, title: str,
@@ -114,8 +142,9 @@ def _figure(curves: pd.DataFrame, worst: pd.DataFrame, x: str, xlabel: str, titl
         labels = sorted(legend, key=lambda label: styles[label].order)
         handles = [legend[label] for label in labels]
         what = "profile · student" if curves[c.STUDENT].nunique() > 1 else "profile"
+        hollow = "; hollow: budget not fully spent" if _short(curves).any() else ""
         fig.legend(handles, labels, loc="outside lower center", ncols=legend_cols,
-                   title=f"{what} (shaded: 95% CI)" if band else f"{what} (bars: 95% CI)")
+                   title=f"{what} ({'shaded' if band else 'bars'}: 95% CI{hollow})")
         fig.suptitle(title)
         return save(fig, path)
 
@@ -123,28 +152,24 @@ def _figure(curves: pd.DataFrame, worst: pd.DataFrame, x: str, xlabel: str, titl
 def plot_transfer_vs_budget(frame: pd.DataFrame, path_stem: Path,
                             order: Sequence[str] | None = None,
                             worst: pd.DataFrame | None = None) -> list[Path]:
-    """Seed-mean transfer (CI band) vs budget in queries (log x), one panel per attack plus a
-    worst-case panel when there are several, one line per profile, one figure per task.
+    """Seed-mean transfer (CI band) vs the queries actually spent (log x), one panel per attack
+    plus a worst-case panel when there are several, one line per profile, one figure per task.
 
-    ``frame`` is a cells frame (:func:`~extractbench.report.frames.records_frame`) or its
-    :func:`~extractbench.report.frames.seed_means`. Budgets in tokens or dollars are placed at the
-    queries actually spent. Writes ``<path_stem>.png`` and ``.svg`` (``<path_stem>-<task>``
-    with several tasks) and returns the paths. ``order`` fixes each profile's style (default:
-    order of appearance). ``worst``: the analysis' worst case per series
-    (:func:`~extractbench.report.worst.worst_by_series`), computed from ``frame`` when not given.
+    Every budget sits at what its campaign spent (seed mean), whatever its limit; a budget
+    that could not be spent (attack pool exhausted, keys refused) is drawn hollow and, for a
+    query budget, labelled ``600 of 1,000``. ``frame`` is a cells frame
+    (:func:`~extractbench.report.frames.records_frame`) or its
+    :func:`~extractbench.report.frames.seed_means`. Writes ``<path_stem>.png`` and ``.svg``
+    (``<path_stem>-<task>`` with several tasks) and returns the paths. ``order`` fixes each
+    profile's style (default: order of appearance). ``worst``: the analysis' worst case per
+    series (:func:`~extractbench.report.worst.worst_by_series`), computed from ``frame`` when
+    not given.
     """
     written: list[Path] = []
     for task, curves, task_worst, stem in per_task(curves_of(frame), Path(path_stem),
                                                    worst):
-        limited = curves[c.BUDGET_QUERIES].notna() if c.BUDGET_QUERIES in curves else None
-        if limited is not None and limited.all():
-            xlabel = "budget (queries, log scale)"
-        elif limited is not None and limited.any():
-            xlabel = "queries: budget, or spent if budget is tokens/$ (log)"
-        else:
-            xlabel = "queries spent (log scale)"
-        written += _figure(curves, task_worst, c.X_QUERIES, xlabel,
-                           f"Transfer vs budget — task: {task}",
+        written += _figure(curves, task_worst, c.X_QUERIES, "queries spent (log scale)",
+                           f"Transfer vs queries spent — task: {task}",
                            band=True, log=True, money=False, path=stem, order=order,
                            measured_ticks=True)
     return written

@@ -14,27 +14,38 @@ from typing import Any
 import pandas as pd
 
 from extractbench.report import columns as c
+from extractbench.report.board import NOT_MEASURED
 from extractbench.report.document import Est, Table, TableCell, est, missing, num, pct, usd
 
 __all__ = ["DEFINITIONS", "profile_table"]
 
 DEFINITIONS = {
-    "rank": "position by resistance among ranked profiles; `=k` marks a tie: the resistance "
-            "CI overlaps that of the first profile ranked k",
+    "rank": "position by resistance among ranked profiles (complete, and keeping the utility "
+            "threshold); `=k` marks a tie: the resistance CI overlaps that of the first "
+            "profile ranked k",
+    "why not ranked": "`incomplete: ...`: what of the ranking set (attacks, budgets, seeds) "
+                      "the profile was not measured on; or its utility below the threshold",
     "utility": "defended / teacher held-out score as a benign user sees it (1 = no loss), "
                "with its 95% CI",
-    "resistance": "1 − worst-case transfer at the largest budget (1 = nothing leaked, 0 = the "
-                  "student matches the teacher), with the worst attack's 95% CI",
-    "worst case": "max over attacks of the seed-mean transfer at this budget, its 95% CI and "
-                  "the attack that achieved it; transfer = (student − base) / (teacher − base)",
-    "AUC": "area under worst-case transfer vs log10(budget), divided by the log-range of the "
-           "budgets: the mean leak over the measured budgets",
-    "queries to 50%": "queries the worst-case attacker needed to reach 50% transfer, "
-                      "interpolated in log-budget; ≤ means the smallest budget already did",
+    "resistance": "1 − worst-case transfer at the largest common budget (1 = nothing leaked, "
+                  "0 = the student matches the teacher), with the worst attack's 95% CI",
+    "worst case": "max over the ranking set's attacks of the seed-mean transfer at this "
+                  "budget, its 95% CI and the attack that achieved it; `spent 600 of 1,000`: "
+                  "the campaign could not spend its budget (e.g. attack pool exhausted, keys "
+                  "refused) and the point sits at what it spent; transfer = (student − base) "
+                  "/ (teacher − base)",
+    "AUC": "area under worst-case transfer vs log10(queries spent) over the common budgets, "
+           "divided by its log-range: the mean leak over them; – unless every common budget "
+           "was measured",
+    "queries to 50%": "queries the worst-case attacker spent to reach 50% transfer, "
+                      "interpolated in log-spend between the common budgets; `below the "
+                      "smallest budget`: the smallest already did; `above the largest "
+                      "budget`: none did; `not measured`: some common budget was not",
     "$ to 50%": "dollars the worst-case attacker spent to reach 50% transfer, at the "
                 "endpoint's configured prices",
     "flagged at": "attacker query index at which the defense first flagged the worst-case "
-                  "attacker at the largest budget (mean over the seeds it was flagged in)",
+                  "attacker at the largest common budget (mean over the seeds it was flagged "
+                  "in)",
     "FPR": "false-positive rate: benign keys flagged / benign keys, pooled over the "
            "profile's cells",
     "watermark z": "watermark test statistic on the worst-case student's outputs, next to the "
@@ -52,15 +63,32 @@ def _budget_labels(table: pd.DataFrame) -> list[str]:
 
 
 def _q50(row: Any, name: str, fmt: Callable[[object], str]) -> Est:
+    """The crossing in words: a value, ``below the smallest budget (≤ x)``, ``above the
+    largest budget`` or ``not measured``, never one dressed as another."""
     status = row.get(c.Q50_STATUS)
     value = row.get(name)
     low, high = row.get(f"{name}_low"), row.get(f"{name}_high")
     bounds = (fmt(low), fmt(high)) if not (missing(low) or missing(high)) else (None, None)
+    if status == NOT_MEASURED or (status != "not_reached" and missing(value)):
+        return Est("not measured")
     if status == "not_reached":
         lower = "" if missing(low) or math.isinf(float(low)) else f"CI lower bound {fmt(low)}"
-        return Est("not reached within budget", note=lower)
-    text = fmt(value)
-    return Est(f"≤ {text}" if status == "at_first_budget" else text, *bounds)
+        return Est("above the largest budget", note=lower)
+    if status == "at_first_budget":
+        return Est("below the smallest budget", note=f"≤ {fmt(value)}")
+    return Est(fmt(value), *bounds)
+
+
+def _spent_note(row: Any, label: str) -> str:
+    """``spent 600 of 1,000`` when the campaign behind a worst case could not spend its
+    budget (``in 33.3% of seeds`` when only some seeds could not)."""
+    short = row.get(c.wc(label, "_short"))
+    if missing(short) or not float(short) > 0:
+        return ""
+    spent, limit = row.get(c.wc(label, "_queries")), row.get(c.wc(label, "_limit"))
+    text = (f"spent {num(spent, 0)} of {num(limit, 0)}" if not missing(limit)
+            else f"budget not spent ({num(spent, 0)} queries)")
+    return text if float(short) >= 1 else f"{text}, short in {pct(short)} of seeds"
 
 
 def _flag_cell(row: Any) -> TableCell:
@@ -107,7 +135,8 @@ def profile_table(table: pd.DataFrame, keys: Sequence[str], legend: bool) -> Tab
             attack = attack if isinstance(attack, str) else ""
             if len(students) > 1 and attack:
                 attack = f"{attack} · {r[c.wc(lb, '_student')]}"
-            cells.append(est(r, c.wc(lb), note=attack))
+            spent = _spent_note(r, lb)
+            cells.append(est(r, c.wc(lb), note="; ".join(t for t in (attack, spent) if t)))
         cells += [est(r, c.AUC), _q50(r, c.Q50_QUERIES, lambda v: num(v, 0))]
         if priced:
             cells.append(_q50(r, c.Q50_USD, usd))

@@ -56,14 +56,20 @@ class WorstPoint:
     student: str
     """The student recipe that achieved it."""
     x_queries: float
-    """The budget's query limit, or the queries spent when it is in tokens or dollars."""
+    """The queries the winning cell actually spent (seed mean): the budget's x."""
+    limit: float = NAN
+    """The budget's query limit (``nan`` when it is in tokens or dollars)."""
+    short: float = 0.0
+    """Share of the winning cell's seeds that stopped before spending the budget (attack pool
+    exhausted, keys refused, ...)."""
 
     def columns(self) -> dict[str, object]:
         """The ``wc_<label>...`` columns."""
         label = self.budget_label
         return {c.wc(label): self.transfer.value, c.wc(label, "_low"): self.transfer.low,
                 c.wc(label, "_high"): self.transfer.high, c.wc(label, "_attack"): self.attack,
-                c.wc(label, "_student"): self.student, c.wc(label, "_queries"): self.x_queries}
+                c.wc(label, "_student"): self.student, c.wc(label, "_queries"): self.x_queries,
+                c.wc(label, "_limit"): self.limit, c.wc(label, "_short"): self.short}
 
 
 @dataclass(frozen=True)
@@ -112,7 +118,7 @@ class Fpr:
 
 @dataclass(frozen=True)
 class Detection:
-    """Detection and attribution of the worst-case attacker at the largest budget."""
+    """Detection and attribution of the worst-case attacker at the largest common budget."""
 
     flagged_at: Estimate | None
     """Mean first-flag query index over the seeds it was flagged in (CI from 3 seeds);
@@ -150,25 +156,28 @@ class ProfileSummary:
     keys: dict[str, str]
     """``{profile}`` or ``{profile, task}`` (the overall row's task lists the tasks)."""
     curve: tuple[WorstPoint, ...]
-    """The worst case per budget, ordered by budget x."""
+    """The worst case over the ranking set at each common budget, smallest budget first."""
     budget_max: str
-    """The largest budget with a measured transfer (empty when none)."""
+    """The largest common budget (empty when there is none)."""
     resistance: Estimate
-    """1 - worst-case transfer at ``budget_max``; CI ``1 - high, 1 - low``."""
+    """1 - worst-case transfer at ``budget_max``; CI ``1 - high, 1 - low``; ``nan`` when not
+    measured there."""
     worst_attack: str
     """The attack behind the worst case at ``budget_max``."""
     worst_student: str
     """The student recipe behind it."""
     auc: Estimate
-    """Area under worst-case transfer vs log10(queries) over the log-range; CI from the curve
-    bootstrap."""
+    """Area under worst-case transfer vs log10(queries spent) over the common budgets,
+    divided by their log-range; CI from the curve bootstrap; ``nan`` unless every common
+    budget is measured."""
     q50_queries: Estimate
-    """Queries to reach 50% transfer (``nan`` when not reached; bounds ``inf`` when the
-    bootstrap does not reach it)."""
+    """Queries spent to reach 50% transfer (``nan`` when not reached or not measured; bounds
+    ``inf`` when the bootstrap does not reach it)."""
     q50_usd: Estimate
     """Dollars to reach 50% transfer, interpolated like ``q50_queries``."""
     q50_status: str
-    """``interpolated``, ``at_first_budget`` or ``not_reached``."""
+    """``interpolated``, ``at_first_budget`` (at or below the smallest budget),
+    ``not_reached`` (above the largest) or ``not_measured`` (some common budget is not)."""
     teacher_score: float
     """Mean held-out score of the undefended teacher."""
     n_cells: int
@@ -178,11 +187,17 @@ class ProfileSummary:
     fpr: Fpr | None
     """The false-positive rate, when measured."""
     detection: Detection | None
-    """Detection of the worst attacker, when there is a largest budget."""
+    """Detection of the worst attacker, when measured at the largest common budget."""
+    complete: bool = True
+    """Measured on the whole ranking set (every attack, budget and seed of it)."""
+    missing: str = ""
+    """What of the ranking set it was not measured on, in words (empty when complete)."""
     ranked: bool = True
-    """Ranked by resistance (utility at least the threshold, or no utility measured)."""
+    """Ranked by resistance: complete, and utility at least the threshold (or no utility
+    measured on any profile)."""
     unranked_reason: str = ""
-    """Why not ranked, e.g. ``utility 0.50 < 0.90``."""
+    """Why not ranked, e.g. ``incomplete: not measured against stealth at q1000`` or
+    ``utility 0.50 < 0.90``."""
     rank: int | None = None
     """1-based rank; tied rows share the rank of the first of the tie."""
     rank_label: str = ""
@@ -201,7 +216,8 @@ class ProfileSummary:
         for part in (self.utility, self.fpr, self.detection):
             if part is not None:
                 out.update(part.columns())
-        out.update({c.RANKED: self.ranked, c.UNRANKED_REASON: self.unranked_reason,
+        out.update({c.COMPLETE: self.complete, c.MISSING: self.missing,
+                    c.RANKED: self.ranked, c.UNRANKED_REASON: self.unranked_reason,
                     c.RANK: self.rank, c.RANK_LABEL: self.rank_label})
         return out
 

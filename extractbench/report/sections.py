@@ -12,7 +12,17 @@ import pandas as pd
 
 from extractbench.report import columns as c
 from extractbench.report.analysis import Analysis
-from extractbench.report.document import Est, Figure, Section, Table, TableCell, est, num, usd
+from extractbench.report.document import (
+    Est,
+    Figure,
+    Section,
+    Table,
+    TableCell,
+    est,
+    missing,
+    num,
+    usd,
+)
 from extractbench.report.profile_table import profile_table
 from extractbench.report.rows import DetectionRow
 
@@ -41,12 +51,15 @@ def _header(frame: pd.DataFrame, utility_threshold: float) -> Section:
     text = (
         "Transfer = (student − base) / (teacher − base) on held-out items, unclipped (0 = no "
         "better than a student trained without teacher data, 1 = as good as the teacher); "
-        "brackets are 95% bootstrap CIs. *Worst case* = max over attacks of the seed-mean "
-        "transfer (attack in parentheses). *Resistance* = 1 − worst-case transfer at the "
-        "largest budget. Profiles are ranked by resistance only when their utility is at least "
-        f"{utility_threshold:.2f}, so a defense cannot climb the board by breaking the service "
-        "for legitimate users. Rank `=k`: a tie (the CIs overlap). Hover a column header in "
-        "the HTML report for its definition; docs/leaderboard.md defines every column."
+        "brackets are 95% bootstrap CIs. *Worst case* = max over the ranking set's attacks of "
+        "the seed-mean transfer (attack in parentheses). *Resistance* = 1 − worst-case "
+        "transfer at the largest common budget; AUC and queries to 50% are over the common "
+        "budgets, against the queries actually spent. Profiles are ranked only when measured "
+        "on the whole ranking set (every attack, budget and seed of it) and when their utility "
+        f"is at least {utility_threshold:.2f}, so a defense can climb the board neither by "
+        "facing fewer attacks nor by breaking the service for legitimate users. Rank `=k`: a "
+        "tie (the CIs overlap). Hover a column header in the HTML report for its definition; "
+        "docs/leaderboard.md defines every column."
     )
     return Section("", bullets=bullets, after=[text])
 
@@ -71,6 +84,15 @@ def _detection_table(rows: Sequence[DetectionRow]) -> Table | None:
     return Table(headers, cells)
 
 
+def _spent(row: dict[str, object]) -> str:
+    """The queries a cell spent, ``600 of 1,000`` when it could not spend its budget."""
+    spent, limit = num(row.get(c.QUERIES)), row.get(c.BUDGET_QUERIES)
+    short = row.get(c.BUDGET_SHORT)
+    if not missing(short) and bool(short):
+        return f"{spent} of {num(limit, 0)}" if not missing(limit) else f"{spent} (short)"
+    return spent
+
+
 def _cells_table(frame: pd.DataFrame) -> Table:
     """Every ok cell, one row per seed."""
     ok = frame[frame[c.STATUS] == c.OK].sort_values(
@@ -82,7 +104,7 @@ def _cells_table(frame: pd.DataFrame) -> Table:
     rows: list[list[TableCell]] = [
         [str(r[c.PROFILE]), str(r[c.TASK]), str(r[c.ATTACK]), str(r[c.BUDGET_LABEL]),
          str(r[c.STUDENT]), str(r[c.SEED]), num(r[c.TEACHER_SCORE]), num(r[c.BASE_SCORE]),
-         num(r[c.STUDENT_SCORE]), est(r, c.TRANSFER), num(r[c.FIDELITY]), num(r[c.QUERIES]),
+         num(r[c.STUDENT_SCORE]), est(r, c.TRANSFER), num(r[c.FIDELITY]), _spent(r),
          num(r[c.TOKENS]), usd(r[c.COST_USD]), num(r[c.WALL_S], 1)]
         for r in (dict(x) for _, x in ok.iterrows())
     ]
@@ -103,13 +125,16 @@ def _failed(frame: pd.DataFrame) -> Section | None:
 
 
 CAPTIONS = {
-    "transfer_vs_budget": "Transfer vs budget (log scale), one panel per attack plus the worst "
-                          "case; shaded bands are 95% bootstrap CIs. 0 = a student trained "
-                          "without teacher data, 1 = the teacher.",
+    "transfer_vs_budget": "Transfer vs queries actually spent (log scale), one panel per "
+                          "attack plus the worst case; shaded bands are 95% bootstrap CIs. A "
+                          "hollow marker is a budget that could not be spent (e.g. attack "
+                          "pool exhausted: `600 of 1,000`), drawn at what was spent. 0 = a "
+                          "student trained without teacher data, 1 = the teacher.",
     "transfer_vs_cost": "Transfer vs dollars spent (or tokens when every cost is $0), one "
                         "panel per attack; bars are 95% CIs.",
-    "resistance_vs_utility": "Resistance at the largest budget vs utility, with 95% CIs. "
-                             "Filled markers are on the Pareto front (no other profile has both "
+    "resistance_vs_utility": "Resistance at the largest common budget vs utility, with 95% "
+                             "CIs, for the profiles measured on the whole ranking set. Filled "
+                             "markers are on the Pareto front (no other profile has both "
                              "higher utility and higher resistance); profiles left of the "
                              "dotted line are not ranked.",
     "detection_timeline": "Detection timeline: transfer vs attacker queries, one panel per "
@@ -134,18 +159,48 @@ def _figures(paths: Sequence[Path]) -> list[Figure]:
     return out
 
 
+def _ranking_text(analysis: Analysis, tasks: Sequence[str], budgets: Sequence[str] | None
+                  ) -> list[str]:
+    """What the profiles below are compared on: each task's ranking set and where it comes
+    from, the common budgets, and what was measured outside the set."""
+    sets = [analysis.ranking_sets[t] for t in tasks if t in analysis.ranking_sets]
+    if not sets:
+        return []
+    sources = {s.why() for s in sets}
+    if len(sets) == 1:
+        text = f"Ranked on {sets[0].describe()}: {sets[0].why()}."
+    elif len(sources) == 1:
+        text = (f"Ranked on {sources.pop()}: "
+                + "; ".join(f"*{s.task}*: {s.describe()}" for s in sets) + ".")
+    else:
+        text = "Ranked on: " + "; ".join(f"*{s.task}*: {s.describe()} ({s.why()})"
+                                         for s in sets) + "."
+    if budgets is not None:
+        text += (" Common budgets: " + ", ".join(budgets) + "." if budgets
+                 else " The tasks share no budget, so no figure is comparable.")
+    out = [text]
+    extra = [line for task, line in analysis.outside if task in tasks]
+    if extra:
+        out.append("Measured but outside the ranking set (in *Cells* and the plots, not in "
+                   "these figures): " + "; ".join(extra) + ".")
+    return out
+
+
 def report_sections(analysis: Analysis, figures: Sequence[Path]) -> list[Section]:
-    """The leaderboard report: provenance, ranked and unranked profiles, per-task table,
-    detection, plots (the files in ``figures``), every cell, failed cells."""
+    """The leaderboard report: provenance, ranked, incomplete and unranked profiles, per-task
+    table, detection, plots (the files in ``figures``), every cell, failed cells."""
     frame, table, task_table = analysis.cells, analysis.table, analysis.task_table
     utility_threshold, compared_tasks = analysis.utility_threshold, analysis.compared_tasks
     sections = [_header(frame, utility_threshold)]
     measured = c.UTILITY in table and table[c.UTILITY].notna().any()
-    ranked, unranked = table[table[c.RANKED]], table[~table[c.RANKED]]
-    scope: list[str] = []
+    complete = table[c.COMPLETE] if c.COMPLETE in table else pd.Series(True, index=table.index)
+    ranked = table[table[c.RANKED]]
+    incomplete = table[~table[c.RANKED] & ~complete]
+    unranked = table[~table[c.RANKED] & complete]
+    scope = _ranking_text(analysis, compared_tasks, analysis.compared_budgets)
     if set(compared_tasks) != set(frame[c.TASK]):
-        scope = [f"Profiles are compared on the task(s) every profile was measured on: "
-                 f"{', '.join(compared_tasks)}. The other tasks are in *Profiles by task*."]
+        scope.append(f"Profiles are compared on the task(s) every profile was measured on: "
+                     f"{', '.join(compared_tasks)}. The other tasks are in *Profiles by task*.")
     if measured:
         title = f"Ranked profiles (utility ≥ {utility_threshold:.2f})"
         intro = list(scope)
@@ -154,18 +209,34 @@ def report_sections(analysis: Analysis, figures: Sequence[Path]) -> list[Section
         intro = ["Utility was not measured for any profile, so the ranking is by resistance "
                  "alone: a defense that wrecks the service for legitimate users could rank "
                  "first. Measure benign traffic to gate the ranking.", *scope]
-    if not ranked.empty:
-        sections.append(Section(title, intro, table=profile_table(ranked, [c.PROFILE], True)))
+    legend = True
+    if ranked.empty:
+        intro.append("No profile was measured on the whole ranking set, so none is ranked.")
+    sections.append(Section(title, intro, table=profile_table(ranked, [c.PROFILE], legend)
+                            if not ranked.empty else None))
+    legend = ranked.empty
+    if not incomplete.empty:
+        sections.append(Section(
+            "Incomplete: not measured on the whole ranking set",
+            ["These profiles miss part of the ranking set (the reason says what), so they are "
+             "not ranked: a profile that faced fewer attacks, budgets or seeds would look "
+             "stronger than one measured on all of them. Their figures are over the part of "
+             "the set they were measured on and are not comparable with the ranked ones; AUC "
+             "and queries to 50% need every common budget."],
+            table=profile_table(incomplete, [c.PROFILE], legend)))
+        legend = False
     if not unranked.empty:
         sections.append(Section(
             f"Not ranked: utility below {utility_threshold:.2f} or not measured",
             ["These profiles keep less than the threshold of the teacher's quality for "
              "legitimate users (or were not measured on benign traffic); their resistance is "
              "shown but not ranked."],
-            table=profile_table(unranked, [c.PROFILE], ranked.empty)))
+            table=profile_table(unranked, [c.PROFILE], legend)))
     if task_table is not None:
+        tasks = list(dict.fromkeys(str(t) for t in task_table[c.TASK]))
         sections.append(Section("Profiles by task", [
-            "The same figures per task family; ranks are within each task's table."],
+            "The same figures per task family; ranks are within each task's table, each on "
+            "its own ranking set and common budgets.", *_ranking_text(analysis, tasks, None)],
             table=profile_table(task_table, [c.PROFILE, c.TASK], False)))
     detection = _detection_table(analysis.detection)
     if detection is not None:

@@ -89,7 +89,15 @@ def worst_by_series(curves: pd.DataFrame) -> pd.DataFrame:
     return _pick(defined, SERIES_KEYS, keep_undefined=False)
 
 
-def budget_order(wc: pd.DataFrame) -> list[str]:
-    """Budget labels ordered by their median x (queries) across a worst-case frame."""
-    order = wc.groupby(c.BUDGET_LABEL, sort=False)[c.X_QUERIES].median()
-    return [str(label) for label in order.sort_values(kind="stable").index]
+def budget_order(frame: pd.DataFrame) -> list[str]:
+    """Budget labels of a cells, seed-means or worst-case frame ordered by size: by their
+    limits (queries, then tokens, then dollars: median over the frame's rows, a missing limit
+    counting as 0), not by what was spent; by the queries spent when the frame has no limits."""
+    if frame.empty:
+        return []
+    limits = [name for name in (c.BUDGET_QUERIES, c.BUDGET_TOKENS, c.BUDGET_USD)
+              if name in frame] or [c.X_QUERIES if c.X_QUERIES in frame else c.QUERIES]
+    sizes = frame[[c.BUDGET_LABEL]].assign(**{
+        name: pd.to_numeric(frame[name], errors="coerce").fillna(0.0) for name in limits})
+    order = sizes.groupby(c.BUDGET_LABEL, sort=False)[limits].median()
+    return [str(label) for label in order.sort_values(limits, kind="stable").index]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -16,6 +17,9 @@ from extractbench.report.frames import records_frame
 from extractbench.report.html_page import render_html
 from extractbench.report.markdown import render_markdown
 from extractbench.report.sections import report_sections
+
+if TYPE_CHECKING:
+    from extractbench.config.scenario import Ranking
 
 __all__ = ["PLOT_STEMS", "ReportError", "write_leaderboard"]
 
@@ -45,7 +49,7 @@ def _remove_old_plots(out_dir: Path) -> None:
 def write_leaderboard(
     records: Sequence[CellRecord], out_dir: Path, by_task: bool | None = None,
     n_boot: int = 1000, seed: int = 0, plots: bool = True, html: bool = True,
-    utility_threshold: float = UTILITY_THRESHOLD,
+    utility_threshold: float = UTILITY_THRESHOLD, ranking: Ranking | None = None,
 ) -> list[Path]:
     """Write ``leaderboard.md``, ``leaderboard.csv`` (the per-profile table), ``cells.csv``
     (every cell, failed ones included), ``leaderboard.html`` (self-contained: tables and
@@ -54,7 +58,9 @@ def write_leaderboard(
 
     ``by_task=None`` adds a per-(profile, task) table when there are several tasks
     (``leaderboard.csv`` then has one row per profile and task). Records from several runs
-    merge (see :func:`~extractbench.report.frames.load_records`).
+    merge (see :func:`~extractbench.report.frames.load_records`). ``ranking`` is the
+    scenario's ``ranking:`` (what a profile must be measured on to be ranked); ``None``: the
+    default of :mod:`~extractbench.report.requirement`.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -62,7 +68,7 @@ def write_leaderboard(
     if frame.empty:
         raise ReportError("no records to build a leaderboard from")
     analysis = analyze(frame, by_task=by_task, n_boot=n_boot, seed=seed,
-                       utility_threshold=utility_threshold)
+                       utility_threshold=utility_threshold, ranking=ranking)
 
     csv_path = out_dir / "leaderboard.csv"
     board = analysis.task_table if analysis.task_table is not None else analysis.table

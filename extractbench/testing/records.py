@@ -2,6 +2,7 @@
 :class:`~extractbench.logs.records.CellRecord` s with every field overridable.
 
     cell_record("guarded", "random-pool", 1000, 0.3)            # transfer 0.3 ± 0.05
+    cell_record("p", "a", 1000, 0.6, spent=600)                 # pool exhausted at 600
     cell_record("p", "a", 100, None, status="error", error="boom")
     scored_record("p", "a", 100, 0.4, n=50)                     # with per-item scores
 
@@ -32,20 +33,24 @@ def cell_record(
     *, task: str = "t", seed: int = 0, student: str = "s", half_width: float = 0.05,
     teacher: float = 0.8, base: float = 0.2, cost: float = 0.0,
     budget: dict[str, float] | None = None, tokens_per_query: tuple[int, int] = (20, 5),
-    **fields: object,
+    spent: int | None = None, **fields: object,
 ) -> CellRecord:
     """An ok cell of ``profile`` on ``task`` by ``attack`` at a ``queries`` budget (label
-    ``q<queries>``, all of it spent) whose student scores so that its transfer is
-    ``transfer`` (CI ± ``half_width``); ``transfer=None`` leaves the scores out (for a failed
-    or skipped cell). ``fields`` override any :class:`CellRecord` field, e.g. ``utility``,
-    ``flagged_at``, ``status``, ``run_id``, ``provenance``."""
+    ``q<queries>``) whose student scores so that its transfer is ``transfer`` (CI ±
+    ``half_width``); ``transfer=None`` leaves the scores out (for a failed or skipped cell).
+    The campaign spent ``spent`` queries (default: all of the budget, stopping with ``budget
+    exhausted``; fewer stop with ``attack pool exhausted``). ``fields`` override any
+    :class:`CellRecord` field, e.g. ``utility``, ``flagged_at``, ``status``, ``run_id``,
+    ``provenance``, ``defenses``, ``stop_reason``."""
     tokens_in, tokens_out = tokens_per_query
+    used = queries if spent is None else spent
     values: dict[str, object] = dict(
         run_id="run-x", cell_id=f"{profile}/{task}/{attack}/q{queries}/{student}/{seed}",
         status="ok", endpoint="ref", profile=profile, model="m", task=task, attack=attack,
         student=student, budget=budget or {"queries": queries}, budget_label=f"q{queries}",
-        seed=seed, queries=queries, input_tokens=tokens_in * queries,
-        output_tokens=tokens_out * queries, cost_usd=cost, wall_s=1.5, provenance=provenance(),
+        seed=seed, queries=used, input_tokens=tokens_in * used,
+        output_tokens=tokens_out * used, cost_usd=cost, wall_s=1.5, provenance=provenance(),
+        stop_reason="budget exhausted" if used >= queries else "attack pool exhausted",
     )
     if transfer is not None:
         values.update(

@@ -78,6 +78,7 @@ def test_utility_gate_and_fpr() -> None:
                     benign_flagged_keys=1),
         cell_record("good", "a", 1000, 0.5, utility=0.95, fpr=0.0, benign_keys=10),
         cell_record("broken", "a", 100, 0.05, utility=0.5),
+        cell_record("broken", "a", 1000, 0.05, utility=0.5),
     ])
     rows = by_profile(analysis)
     assert [s.keys[c.PROFILE] for s in analysis.board.summaries] == ["good", "broken"]

@@ -296,7 +296,7 @@ def test_leaderboard_report_has_html_gate_sections_and_new_plots(tmp_path: Path)
     assert "## Ranked profiles (utility ≥ 0.90)" in md
     assert "## Not ranked: utility below 0.90 or not measured" in md
     assert "| – | broken | utility 0.40 < 0.90 |" in md
-    assert "not reached within budget" in md and "| $ to 50% |" in md
+    assert "above the largest budget" in md and "| $ to 50% |" in md
     assert "## Detection and attribution" in md and "| guard | a | q3000 |" in md
     open_row = next(line for line in md.splitlines() if "| open |" in line)
     assert "| never |" in open_row  # others were flagged: open was measured, never flagged

@@ -54,7 +54,7 @@ def test_transfer_vs_budget_one_figure_per_task(tmp_path: Path) -> None:
                                     tmp_path / "tvb")
     _assert_images(paths, {"tvb-arith", "tvb-copy"})
     svg = (tmp_path / "tvb-arith.svg").read_text()
-    assert "budget (queries, log scale)" in svg and "task: arith" in svg
+    assert "queries spent (log scale)" in svg and "task: arith" in svg
     assert "worst case" in svg and "attack: active" in svg
 
 
@@ -104,7 +104,8 @@ def test_resistance_vs_utility(tmp_path: Path) -> None:
     _assert_images(paths, {"rvu"})
     svg = (tmp_path / "rvu.svg").read_text()
     for text in ("open", "guard", "broken", "Pareto front", "ranking threshold",
-                 "not shown (utility not measured): unmeasured", "largest budget: q1000",
+                 "not shown (utility not measured): unmeasured",
+                 "largest common budget: q1000",
                  "utility ≥ 0.9"):
         assert text in svg, text
     none = table.assign(utility=None)
