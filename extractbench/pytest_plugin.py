@@ -98,13 +98,17 @@ class _State:
         from extractbench.report.leaderboard import write_leaderboard
 
         records = []
+        rankings = [run.scenario.ranking for run in self.runs.values()
+                    if run.runner is not None]
         for run in self.runs.values():
             if run.runner is not None:
                 run.runner.__exit__(None, None, None)
                 records.extend(run.records or [])
         if records:
             out = Path(self.config.getoption("extractbench_results_dir"))
-            paths = write_leaderboard(records, out)
+            # one scenario's declared ranking; several scenarios rank on the default
+            ranking = rankings[0] if len(rankings) == 1 else None
+            paths = write_leaderboard(records, out, ranking=ranking)
             tr = self.config.pluginmanager.get_plugin("terminalreporter")
             if tr is not None:
                 tr.write_line(f"extractbench: leaderboard written to {paths[0]}")

@@ -6,9 +6,10 @@
 A fault hits a random share (``--rate``) of the requests; each campaign sends ``--prompts``
 distinct prompts through the Oracle and the real SDK client. Columns: faults injected, whether
 the campaign completed (every prompt answered), answers lost (prompts without an answer) and
-duplicated (prompts answered twice), failed attempts logged and their types, queries charged,
-and requests the upstream served that were not charged (a reset after the upstream answered:
-the client cannot know it was served).
+duplicated (prompts answered twice), failed attempts logged and their types, requests that
+reached the proxy, queries charged, and requests sent but not charged (every request that left
+is charged: an error status one query, a broken answer or a request with no status back, such as
+a reset before or after the upstream served it, its worst case).
 """
 
 from __future__ import annotations
@@ -48,8 +49,8 @@ def main() -> int:
     app = create_app({"arith-ref": ServedModel("arith-ref", load_reference("arith-ref"))},
                      {KEY: "attacker-0"})
     print("| fault | api | stream | injected | completed | lost | duplicated "
-          "| failed attempts (types) | charged | served, not charged |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| failed attempts (types) | sent | charged | sent, not charged |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     bad = 0
     with RunningServer(app) as upstream, FaultProxy(upstream.base_url) as proxy, \
             tempfile.TemporaryDirectory() as tmp:
@@ -84,12 +85,14 @@ def main() -> int:
                     lost = sum(1 for p in prompts if answered[p] == 0)
                     dup = sum(n - 1 for n in answered.values() if n > 1)
                     types = Counter(e.error_type for e in errors)
-                    not_charged = sum(1 for a, _, _ in log if a == "reset-served")
-                    bad += (not completed) or lost > 0 or dup > 0 or len(errors) != injected
+                    charged = spent_in(entries).queries
+                    not_charged = len(log) - charged
+                    bad += ((not completed) or lost > 0 or dup > 0 or len(errors) != injected
+                            or not_charged != 0)
                     print(f"| {fault} | {api} | {'yes' if stream else 'no'} | {injected} "
                           f"| {'yes' if completed else 'NO'} | {lost} | {dup} | {len(errors)} "
                           f"({', '.join(f'{k} {v}' for k, v in sorted(types.items()))}) "
-                          f"| {spent_in(entries).queries} | {not_charged} |")
+                          f"| {len(log)} | {charged} | {not_charged} |")
     return 1 if bad else 0
 
 

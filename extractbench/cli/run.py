@@ -49,7 +49,7 @@ def cmd(args: argparse.Namespace) -> int:
     from extractbench.report.leaderboard import write_leaderboard
 
     paths = write_leaderboard(result.records, Path(args.results),
-                              utility_threshold=args.min_utility)
+                              utility_threshold=args.min_utility, ranking=sc.ranking)
     print(f"run: {result.run_dir}")
     for p in paths:
         print(f"wrote {p}")

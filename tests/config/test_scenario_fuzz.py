@@ -31,7 +31,7 @@ for _shipped in sorted((fuzz.ROOT / "scenarios").glob("*.yaml")):
     fuzz.load_scenario(_shipped)  # the plugins' imports are not the loader's memory
 
 
-@settings(max_examples=500, deadline=timedelta(seconds=2), database=None,
+@settings(max_examples=500, deadline=timedelta(seconds=10), database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(case=fuzz.scenario_files())
 def test_a_mutated_scenario_loads_or_is_refused_line_by_line(case: fuzz.Case) -> None:
