@@ -104,6 +104,8 @@ class ReferenceEndpoint(_Model):
         default="openai", description="which SDK the attacker uses against it"
     )
     prices: Prices = Field(default_factory=Prices, description="USD per million tokens")
+    stream: bool = Field(default=False, description="the attacker's requests stream "
+                         "(server-sent events, assembled by the client)")
 
 
 class RemoteEndpoint(_Model):
@@ -132,6 +134,9 @@ class RemoteEndpoint(_Model):
         "(reasoning models spend tokens before answering)",
     )
     timeout_s: float = Field(default=60.0, gt=0, le=3600, description="per request")
+    stream: bool = Field(default=False, description="the attacker's requests stream "
+                         "(server-sent events, assembled by the client; usage asked for with "
+                         "stream_options on OpenAI)")
     defenses: list[DefenseSpec] = Field(
         default_factory=list,
         description="ordered defense stack, applied by the defense proxy the run starts in "
@@ -538,6 +543,9 @@ def scenario_hash(scenario: Scenario) -> str:
     data = scenario.model_dump(mode="json")
     if data.get("ranking") is None:  # added later: absent, the hash is what it always was
         data.pop("ranking", None)
+    for ep in data.get("endpoints", {}).values():  # likewise an endpoint's stream: false
+        if ep.get("stream") is False:
+            ep.pop("stream")
     canon = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canon.encode()).hexdigest()
 

@@ -166,7 +166,7 @@ class Fleet:
         secret = Secret(os.environ[ep.api_key_env])
         direct = Endpoint(api=ep.api, base_url=ep.base_url, model=ep.model,
                           timeout_s=ep.timeout_s, sampling_params=ep.sampling_params,
-                          max_tokens_param=ep.max_tokens_param)
+                          max_tokens_param=ep.max_tokens_param, stream=ep.stream)
         n = len(self.keys.attacker)
         live = Live(direct, attacker_keys=[(f"attacker-{i}", secret) for i in range(n)],
                     eval_key=("evaluator", secret), prices=ep.prices,
@@ -216,7 +216,7 @@ class Fleet:
         app = create_app({m: self.served[m] for m in names}, keys, stack)
         server = self._stack.enter_context(RunningServer(app))
         base = server.openai_base_url if ep.api == "openai" else server.anthropic_base_url
-        return Endpoint(api=ep.api, base_url=base, model=names[0]), app
+        return Endpoint(api=ep.api, base_url=base, model=names[0], stream=ep.stream), app
 
     def _start_reference(self, name: str, ep: ReferenceEndpoint) -> None:
         from extractbench.serving import pipeline_of

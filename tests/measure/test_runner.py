@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from extractbench.config.scenario import load_scenario
+from extractbench.config.scenario import load_scenario, scenario_hash
 from extractbench.logs.harvest import HarvestLog, pairs
-from extractbench.measure.runner import RunError, Runner, run_scenario
+from extractbench.measure.runner import RunError, Runner, RunResult, run_scenario
 from extractbench.reference.teachers import model_path
 from extractbench.serving import RunningServer, ServedModel, create_app
 from extractbench.tasks import TASKS, prompt_hash
@@ -76,6 +76,31 @@ def test_run_end_to_end_and_reproducible(tmp_path: Path) -> None:
 
     second = run_scenario(sc, path, tmp_path / "results", run_id="b", progress=False)
     assert _metrics(first.run_dir) == _metrics(second.run_dir)
+
+
+def test_a_streaming_attacker_buys_the_same_answers(tmp_path: Path) -> None:
+    plain = _scenario(tmp_path)
+    streamed = tmp_path / "stream.yaml"
+    streamed.write_text(TINY.replace("model: arith-ref}", "model: arith-ref, stream: true}"))
+    a, b = load_scenario(plain), load_scenario(streamed)
+    assert b.endpoints["ref"].stream and not a.endpoints["ref"].stream
+    assert scenario_hash(a) == scenario_hash(load_scenario(_scenario(
+        tmp_path, TINY.replace("model: arith-ref}", "model: arith-ref, stream: false}"))))
+    assert scenario_hash(a) != scenario_hash(b)
+    ra = run_scenario(a, plain, tmp_path / "results", run_id="plain", only="q30",
+                      progress=False)
+    rb = run_scenario(b, streamed, tmp_path / "results", run_id="stream", only="q30",
+                      progress=False)
+
+    def bought(result: RunResult) -> list[tuple[int, str, str, int, int]]:
+        [r] = result.records
+        assert r.harvest_path is not None
+        return sorted((e.index, e.request.prompt, e.response.text, e.usage.input_tokens,
+                       e.usage.output_tokens)
+                      for e in pairs(HarvestLog.read(result.run_dir / r.harvest_path)))
+
+    assert len(bought(ra)) == 30 and bought(ra) == bought(rb)  # usage included
+    assert _metrics(ra.run_dir) == _metrics(rb.run_dir)
 
 
 def test_gate_failure_is_reported(tmp_path: Path) -> None:
