@@ -1,5 +1,18 @@
 """Multi-step arithmetic posed in natural language ("What is 47 + 38 - 12? Answer with the
-number only."). Every problem (operands and operators) lands in exactly one split.
+number only.").
+
+**Content.** A problem's content key is its canonical form (:func:`canonical`): the factors of
+each product sorted, and the added terms of each run of additions that no subtraction
+interrupts sorted (the terms before the first ``-``, and the terms added after each
+subtracted one). So ``47 + 38`` and ``38 + 47`` are one content (``38+47``), as are
+``3 * 12 + 5`` and ``5 + 12 * 3`` (``5+3*12``) and ``50 - 7 + 2 + 9`` and ``50 - 7 + 9 + 2``
+(``50-7+2+9``); nothing moves across a ``-`` (``50 - 7 + 2`` and ``50 + 2 - 7`` stay two), so
+every problem of a class has the same answer and no negative intermediate result. The key
+reads as the canonical expression without spaces (``eval`` gives the answer). Problems of one
+content are its variants: they share a split, held-out and benign take one of them, the attack
+pool all of them. :meth:`Arithmetic.content_keys` finds the expression in any wording (every
+template, the reasoning suffix, paraphrases; the multiplication sign, a spaced ``x``, "plus",
+"minus" and "times" read as operators).
 
 When a prompt ends with :data:`REASONING_SUFFIX` ("Show your working."), the teacher answers
 with its worked steps in a ``<reasoning>`` block and the bare number after it. Each operation
@@ -16,13 +29,16 @@ from __future__ import annotations
 
 import itertools
 import random
+import re
+from collections.abc import Iterator
 from typing import Literal
 
 from pydantic import Field
 
 from extractbench.registry import PluginParams
 from extractbench.tasks.answers import REASONING_CLOSE, REASONING_OPEN, final_part, last_number
-from extractbench.tasks.base import TASKS, SplitName, TaskItem, take_splits
+from extractbench.tasks.base import TASKS, SplitName, TaskItem
+from extractbench.tasks.splits import assign, assign_drawn, pick
 
 TEMPLATES = (
     "What is {expr}? Answer with the number only.",
@@ -112,6 +128,56 @@ def _valid(nums: tuple[int, ...], ops: tuple[str, ...]) -> bool:
     return all(r >= 0 for *_, r in steps(nums, ops))
 
 
+def canonical(nums: tuple[int, ...], ops: tuple[str, ...]) -> str:
+    """The content key of a problem: factors of each product sorted, and the added terms of
+    each run of additions that no subtraction interrupts sorted (see the module docstring);
+    the expression without spaces."""
+    terms: list[tuple[str, tuple[int, ...]]] = []
+    sign, factors = "+", [nums[0]]
+    for op, n in zip(ops, nums[1:], strict=True):
+        if op == "*":
+            factors.append(n)
+        else:
+            terms.append((sign, tuple(sorted(factors))))
+            sign, factors = op, [n]
+    terms.append((sign, tuple(sorted(factors))))
+    out: list[str] = []
+    run: list[tuple[int, ...]] = []
+    for sign, term in [*terms, ("-", ())]:  # a sentinel subtraction flushes the last run
+        if sign == "+":
+            run.append(term)
+            continue
+        out.extend("+" + "*".join(map(str, t)) for t in sorted(run))
+        run = []
+        if term:
+            out.append("-" + "*".join(map(str, term)))
+    return "".join(out)[1:]
+
+
+_WORD_OPS = ((re.compile(r"\s+plus\s+", re.IGNORECASE), " + "),
+             (re.compile(r"\s+minus\s+", re.IGNORECASE), " - "),
+             (re.compile(r"\s+(?:times|multiplied by)\s+", re.IGNORECASE), " * "),
+             (re.compile(r"\s+x\s+"), " * "))
+_OP_CHARS = {"+": "+", "-": "-", "−": "-", "–": "-", "*": "*", "×": "*", "·": "*"}
+_EXPR = re.compile(r"\d+(?:\s*[-+*×·−–]\s*\d+)+")
+_PART = re.compile(r"\d+|[-+*×·−–]")
+
+
+def parse(expr: str) -> Problem:
+    """Operands and operators of an expression such as ``47 + 38 * 2``."""
+    parts = _PART.findall(expr)
+    return (tuple(int(p) for p in parts[::2]), tuple(_OP_CHARS[p] for p in parts[1::2]))
+
+
+def problem_keys(prompt: str) -> tuple[str, ...]:
+    """The content keys of the arithmetic problems written in ``prompt``, in order."""
+    text = prompt
+    for pattern, op in _WORD_OPS:
+        text = pattern.sub(op, text)
+    keys = (canonical(*parse(m.group(0))) for m in _EXPR.finditer(text))
+    return tuple(dict.fromkeys(keys))
+
+
 class ArithmeticParams(PluginParams):
     """The parameters of the ``arithmetic`` family."""
 
@@ -149,41 +215,52 @@ class Arithmetic:
         step = 3 * width + 8 + 24 * width  # "x op y = r | " and its columns
         self.reasoning_max_tokens = (len(REASONING_OPEN) + len(REASONING_CLOSE)
                                      + (terms - 1) * step + width + 4)
-        rng = random.Random(seed)
-        problems = self._problems(lo, hi, sizes, rng)
-        chunks = take_splits(problems, sizes, f"digits={digits}, ops={list(self.ops)}, "
-                                              f"terms={terms}")
-        self._splits = {s: [self._item(p, rng) for p in c] for s, c in chunks.items()}
+        what = f"digits={digits}, ops={list(self.ops)}, terms={terms}"
+        self._seed = seed
+        space = len(self.ops) ** (terms - 1) * (hi - lo) ** terms
+        if space <= _ENUMERATE_MAX:
+            variants: dict[str, list[Problem]] = {}
+            for problem in self._enumerate(lo, hi):
+                variants.setdefault(canonical(*problem), []).append(problem)
+            chunks = assign(self.name, seed, variants, sizes, what)
+        else:
+            chunks = assign_drawn(self.name, seed, self._draw(lo, hi, seed, sizes), sizes, what,
+                                  space)
+        self._splits = {s: [self._item(p) for _, p in c] for s, c in chunks.items()}
 
-    def _problems(self, lo: int, hi: int, sizes: dict[str, int],
-                  rng: random.Random) -> list[Problem]:
-        n_ops, n_nums = len(self.ops) ** (self.terms - 1), (hi - lo) ** self.terms
-        if n_ops * n_nums <= _ENUMERATE_MAX:
-            problems = [
-                (nums, ops)
-                for ops in itertools.product(self.ops, repeat=self.terms - 1)
-                for nums in itertools.product(range(lo, hi), repeat=self.terms)
-                if _valid(nums, ops)
-            ]
-            rng.shuffle(problems)
-            return problems
+    def _enumerate(self, lo: int, hi: int) -> Iterator[Problem]:
+        for ops in itertools.product(self.ops, repeat=self.terms - 1):
+            for nums in itertools.product(range(lo, hi), repeat=self.terms):
+                if _valid(nums, ops):
+                    yield nums, ops
+
+    def _draw(self, lo: int, hi: int, seed: int,
+              sizes: dict[str, int]) -> Iterator[tuple[str, Problem]]:
+        """Random valid problems from a stream fixed by the seed (the sizes only cap how far
+        it is read)."""
+        rng = random.Random(f"{self.name}/{seed}")
         want = sum(max(0, int(v)) for v in sizes.values())
-        seen: dict[Problem, None] = {}
-        for _ in range(20 * want + 1000):
-            if len(seen) >= want:
-                break
+        for _ in range(40 * want + 1000):
             ops = tuple(rng.choice(self.ops) for _ in range(self.terms - 1))
             nums = tuple(rng.randrange(lo, hi) for _ in range(self.terms))
             if _valid(nums, ops):
-                seen.setdefault((nums, ops), None)
-        return list(seen)
+                yield canonical(nums, ops), (nums, ops)
 
-    @staticmethod
-    def _item(problem: Problem, rng: random.Random) -> TaskItem:
+    def _item(self, problem: Problem) -> TaskItem:
         nums, ops = problem
         expr = expression(nums, ops)
-        prompt = rng.choice(TEMPLATES).format(expr=expr)
-        return TaskItem(key=expr.replace(" ", ""), prompt=prompt, answer=str(answer_of(nums, ops)))
+        template = TEMPLATES[pick(self.name, self._seed, expr, len(TEMPLATES), "template")]
+        return TaskItem(key=canonical(nums, ops), prompt=template.format(expr=expr),
+                        answer=str(answer_of(nums, ops)))
+
+    def content_keys(self, prompt: str) -> tuple[str, ...]:
+        """The canonical problems ``prompt`` asks about, in any wording (see the module
+        docstring); empty when it writes none."""
+        return problem_keys(prompt)
+
+    def content_key(self, prompt: str) -> str | None:
+        keys = problem_keys(prompt)
+        return keys[0] if keys else None
 
     def split(self, name: SplitName) -> list[TaskItem]:
         return list(self._splits[name])

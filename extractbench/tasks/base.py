@@ -1,15 +1,16 @@
-"""What a task family provides: prompts with ground truth in disjoint splits, an answer
-extractor robust to vendor formatting, and a scorer."""
+"""What a task family provides: prompts with ground truth in splits disjoint by content, a
+content key for every item and for any prompt an attack may send, an answer extractor robust to
+vendor formatting, and a scorer. Splits are assigned by :mod:`extractbench.tasks.splits`."""
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Literal, Protocol, TypeVar
+from typing import Literal, Protocol
 
 from extractbench.registry import Registry
+from extractbench.tasks.wording import normalise
 
-T = TypeVar("T")
 SplitName = Literal["attack_pool", "heldout", "benign"]
 SPLITS: tuple[SplitName, ...] = ("attack_pool", "heldout", "benign")
 
@@ -17,7 +18,8 @@ SPLITS: tuple[SplitName, ...] = ("attack_pool", "heldout", "benign")
 @dataclass(frozen=True)
 class TaskItem:
     """One prompt with its ground-truth answer. ``key`` identifies the content (the problem,
-    not the wording), so splits can be shown disjoint by content."""
+    not the wording): items with one key share a split, and ``Task.content_keys`` maps any
+    wording of the prompt back to it."""
 
     key: str
     prompt: str
@@ -31,26 +33,11 @@ def prompt_hash(prompt: str) -> str:
     return hashlib.sha256(prompt.strip().encode("utf-8")).hexdigest()[:24]
 
 
-def take_splits(contents: list[T], sizes: dict[str, int], what: str) -> dict[str, list[T]]:
-    """Cut shuffled, distinct ``contents`` into the splits (held-out first, then benign, then
-    the attack pool), so no content lands in two splits. ``what`` names the space in the
-    error raised when it is too small."""
-    need = {s: int(sizes.get(s, 0)) for s in ("heldout", "benign", "attack_pool")}
-    bad = [f"{s}={n}" for s, n in need.items() if n < 0]
-    if bad:
-        raise ValueError(f"split sizes must be >= 0 (got {', '.join(bad)})")
-    total = sum(need.values())
-    if total > len(contents):
-        raise ValueError(
-            f"splits ask for {total} items but {what} has only {len(contents)}; lower "
-            "attack_pool/heldout/benign or make the task larger"
-        )
-    out: dict[str, list[T]] = {}
-    start = 0
-    for split in ("heldout", "benign", "attack_pool"):
-        out[split] = contents[start : start + need[split]]
-        start += need[split]
-    return out
+def prompt_index(task: Task) -> dict[str, str]:
+    """Every split item's prompt, as :func:`~extractbench.tasks.wording.normalise` reads it,
+    to its content key: the default content keys of a task that defines none."""
+    suffix = getattr(task, "reasoning_suffix", None)
+    return {normalise(i.prompt, (suffix,)): i.key for s in SPLITS for i in task.split(s)}
 
 
 class Task(Protocol):
@@ -77,6 +64,23 @@ class Task(Protocol):
     def score(self, prediction: str | None, item: TaskItem) -> float:
         """1.0 for a correct answer, 0.0 otherwise (or a partial score in [0, 1])."""
         ...
+
+    def content_keys(self, prompt: str) -> tuple[str, ...]:
+        """The content keys of the items that ``prompt`` asks about, in any wording an attack
+        may send (every template, the reasoning suffix, paraphrases, a greeting), in order of
+        appearance; empty when it asks about none. Held-out hygiene checks these.
+
+        Default (a task that subclasses this protocol and does not define it): the key of the
+        split item whose prompt reads the same after
+        :func:`~extractbench.tasks.wording.normalise` (case, spacing, greetings, answer-format
+        instructions and the reasoning suffix do not count)."""
+        key = prompt_index(self).get(normalise(prompt, (self.reasoning_suffix,)))
+        return () if key is None else (key,)
+
+    def content_key(self, prompt: str) -> str | None:
+        """The content key of the (first) item ``prompt`` asks about, or ``None``."""
+        keys = self.content_keys(prompt)
+        return keys[0] if keys else None
 
 
 class TaskFactory(Protocol):

@@ -2,8 +2,13 @@
 teaches ("Encode the word 'talvo' with the house cipher. Answer with the encoded word only.").
 
 The rule is fixed (the teacher learned it): every letter is replaced through a secret
-permutation of the alphabet. An attacker can only learn it from the endpoint's answers. Every
-plain word lands in exactly one split.
+permutation of the alphabet. An attacker can only learn it from the endpoint's answers.
+
+**Content.** The plain word, lowercased, is the content key: every template asking about one
+word is one content, in one split. :meth:`Cipher.content_keys` reads the quoted word (any
+quotes) or "the word X" out of any wording. Words are drawn from a seeded stream of
+pseudo-words (the space is too large to enumerate) and split by
+:func:`~extractbench.tasks.splits.assign_drawn`.
 """
 
 from __future__ import annotations
@@ -11,12 +16,14 @@ from __future__ import annotations
 import random
 import re
 import string
+from collections.abc import Iterator
 
 from pydantic import Field
 
 from extractbench.registry import PluginParams
 from extractbench.tasks.answers import clean, final_part
-from extractbench.tasks.base import TASKS, SplitName, TaskItem, take_splits
+from extractbench.tasks.base import TASKS, SplitName, TaskItem
+from extractbench.tasks.splits import assign_drawn, pick
 
 TEMPLATES = (
     "Encode the word '{w}' with the house cipher. Answer with the encoded word only.",
@@ -28,6 +35,8 @@ MIN_LEN, MAX_LEN = 3, 8  # word lengths the reference teacher was trained on
 _SECRET = "extractbench-house-cipher-v1"
 _VOWELS, _CONSONANTS = "aeiou", "bcdfghjklmnpqrstvwxyz"
 _WORD = re.compile(r"[A-Za-z]+")
+_QUOTED = re.compile(r"(?<![A-Za-z])['‘\"“]([A-Za-z]+)['’\"”](?![A-Za-z])")
+_NAMED = re.compile(r"\bthe word\s+([A-Za-z]+)\b", re.IGNORECASE)
 
 
 def _key() -> dict[str, str]:
@@ -85,20 +94,35 @@ class Cipher:
         self.min_len, self.max_len = min_len, max_len
         self.reference_model = reference_model
         self.max_answer_tokens = self.reasoning_max_tokens = max_len + 4
-        rng = random.Random(seed)
-        want = sum(max(0, int(v)) for v in sizes.values())
+        self._seed = seed
         space = sum(26**n for n in range(min_len, max_len + 1))
-        seen: dict[str, None] = {}
-        for _ in range(20 * want + 1000):
-            if len(seen) >= min(want, space):
-                break
-            seen.setdefault(make_word(rng, rng.randint(min_len, max_len)), None)
-        chunks = take_splits(list(seen), sizes, f"min_len={min_len}, max_len={max_len}")
-        self._splits = {s: [self._item(w, rng) for w in c] for s, c in chunks.items()}
+        chunks = assign_drawn(self.name, seed, self._draw(seed, sizes), sizes,
+                              f"min_len={min_len}, max_len={max_len}", space)
+        self._splits = {s: [self._item(w) for w, _ in c] for s, c in chunks.items()}
 
-    @staticmethod
-    def _item(word: str, rng: random.Random) -> TaskItem:
-        return TaskItem(key=word, prompt=rng.choice(TEMPLATES).format(w=word), answer=encode(word))
+    def _draw(self, seed: int, sizes: dict[str, int]) -> Iterator[tuple[str, str]]:
+        """Pseudo-words from a stream fixed by the seed (the sizes only cap how far it is
+        read)."""
+        rng = random.Random(f"{self.name}/{seed}")
+        want = sum(max(0, int(v)) for v in sizes.values())
+        for _ in range(40 * want + 1000):
+            word = make_word(rng, rng.randint(self.min_len, self.max_len))
+            yield word, word
+
+    def _item(self, word: str) -> TaskItem:
+        template = TEMPLATES[pick(self.name, self._seed, word, len(TEMPLATES), "template")]
+        return TaskItem(key=word, prompt=template.format(w=word), answer=encode(word))
+
+    def content_keys(self, prompt: str) -> tuple[str, ...]:
+        """The plain words ``prompt`` asks about (quoted, or after "the word"), lowercased."""
+        found = [m.group(1).lower() for m in _QUOTED.finditer(prompt)]
+        if not found:
+            found = [m.group(1).lower() for m in _NAMED.finditer(prompt)]
+        return tuple(dict.fromkeys(found))
+
+    def content_key(self, prompt: str) -> str | None:
+        keys = self.content_keys(prompt)
+        return keys[0] if keys else None
 
     def split(self, name: SplitName) -> list[TaskItem]:
         return list(self._splits[name])

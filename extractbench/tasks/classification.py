@@ -4,18 +4,29 @@ teams by a hidden rule.
 The rule (fixed; the teacher learned it): every product in the catalogue belongs to one team,
 secretly, and a ticket goes to its product's team whatever the complaint says ("Can I get a
 refund for my Quillex?" may belong to shipping). Tickets are generated from openers, complaint
-templates and products; every ticket text lands in exactly one split.
+templates and products.
+
+**Content.** A ticket's content is its complaint about its product; the opener ("Hi, ",
+"Help! ", ...) and the instruction around the ticket are wording. The content key is the
+complaint with the product filled in, as written in :data:`COMPLAINTS` ("can I get a refund
+for my Quillex?"); the six openers of one complaint are its variants (held-out and benign take
+one, the attack pool all six). Held-out complaints are never sent, but the products they name
+are in the pool in other complaints, so the hidden rule can be learned.
+:meth:`Classification.content_keys` finds every complaint about a catalogue product in a prompt,
+whatever its case, spacing, opener or the words around it.
 """
 
 from __future__ import annotations
 
 import random
+import re
 
 from pydantic import Field
 
 from extractbench.registry import PluginParams
 from extractbench.tasks.answers import final_part, last_label
-from extractbench.tasks.base import TASKS, SplitName, TaskItem, take_splits
+from extractbench.tasks.base import TASKS, SplitName, TaskItem
+from extractbench.tasks.splits import assign, pick
 
 REFERENCE_MODEL = "classify-ref"
 LABELS = ("billing", "shipping", "returns", "technical", "accounts", "sales")
@@ -64,6 +75,35 @@ PRODUCT_TEAM = _build()
 PRODUCTS = list(PRODUCT_TEAM)
 
 
+def _complaint_pattern(i: int, complaint: str) -> str:
+    head, tail = complaint.rstrip(".?!").split("{p}")
+    before, after = ([re.escape(w) for w in part.split()] for part in (head, tail))
+    return (r"(?<!\w)" + r"\s+".join([*before, rf"(?P<p{i}>[A-Za-z]+)", *after])
+            + r"(?!\w)")
+
+
+_COMPLAINT = re.compile("|".join(_complaint_pattern(i, c) for i, c in enumerate(COMPLAINTS)),
+                        re.IGNORECASE)
+_PRODUCT = {p.casefold(): p for p in PRODUCTS}
+
+
+def complaint_key(complaint: str, product: str) -> str:
+    """The content key of a ticket: its complaint with the product, without the opener."""
+    return complaint.format(p=product)
+
+
+def ticket_keys(prompt: str) -> tuple[str, ...]:
+    """The tickets (content keys) ``prompt`` contains: every complaint about a catalogue
+    product, in order."""
+    keys: list[str] = []
+    for m in _COMPLAINT.finditer(prompt):
+        assert m.lastgroup is not None
+        product = _PRODUCT.get(m.group(m.lastgroup).casefold())
+        if product is not None:
+            keys.append(complaint_key(COMPLAINTS[int(m.lastgroup[1:])], product))
+    return tuple(dict.fromkeys(keys))
+
+
 def ticket(opener: str, complaint: str, product: str) -> str:
     body = complaint.format(p=product)
     if not opener or opener.endswith("! "):
@@ -95,17 +135,25 @@ class Classification:
         self.products = products
         self.reference_model = reference_model
         self.max_answer_tokens = self.reasoning_max_tokens = max(map(len, LABELS)) + 4
-        rng = random.Random(seed)
-        texts = [(o, c, p) for p in PRODUCTS[:products] for o in OPENERS for c in COMPLAINTS]
-        rng.shuffle(texts)
-        chunks = take_splits(texts, sizes, f"products={products}")
-        self._splits = {s: [self._item(t, rng) for t in c] for s, c in chunks.items()}
+        self._seed = seed
+        tickets = {complaint_key(c, p): [(o, c, p) for o in OPENERS]
+                   for p in PRODUCTS[:products] for c in COMPLAINTS}
+        chunks = assign(self.name, seed, tickets, sizes, f"products={products}")
+        self._splits = {s: [self._item(t) for _, t in c] for s, c in chunks.items()}
 
-    @staticmethod
-    def _item(parts: tuple[str, str, str], rng: random.Random) -> TaskItem:
+    def _item(self, parts: tuple[str, str, str]) -> TaskItem:
         text = ticket(*parts)
-        return TaskItem(key=text, prompt=rng.choice(PROMPTS).format(t=text),
+        prompt = PROMPTS[pick(self.name, self._seed, text, len(PROMPTS), "prompt")]
+        return TaskItem(key=complaint_key(parts[1], parts[2]), prompt=prompt.format(t=text),
                         answer=PRODUCT_TEAM[parts[2]])
+
+    def content_keys(self, prompt: str) -> tuple[str, ...]:
+        """The tickets ``prompt`` contains (see :func:`ticket_keys`)."""
+        return ticket_keys(prompt)
+
+    def content_key(self, prompt: str) -> str | None:
+        keys = ticket_keys(prompt)
+        return keys[0] if keys else None
 
     def split(self, name: SplitName) -> list[TaskItem]:
         return list(self._splits[name])

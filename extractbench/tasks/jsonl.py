@@ -1,10 +1,19 @@
 """A user task from a JSONL file: bring an existing evaluation set.
 
 One JSON object per line with ``prompt`` and ``answer`` (strings; a number answer is
-accepted) and optional ``choices`` (a list of strings that contains the answer). Blank lines
-are skipped. The seed shuffles the items; ``heldout`` and ``benign`` take exactly their size,
-the attack pool takes up to its size from the rest. Prompts are distinct (a duplicate is an
-error), so the splits are disjoint by content.
+accepted), optional ``choices`` (a list of strings that contains the answer) and optional
+``key`` (a string naming the item's content). Blank lines are skipped.
+
+**Content.** An item's content key is its ``key``, else its prompt as
+:func:`~extractbench.tasks.wording.normalise` reads it (case, spacing, punctuation, greetings,
+answer-format instructions and the reasoning suffix do not count). Lines with one key are
+variants of one content (give paraphrases of one question one key): they share a split;
+held-out and benign take one of them, the attack pool all. Splits are assigned by
+:func:`~extractbench.tasks.splits.assign`; ``heldout`` and ``benign`` take exactly their size
+(in contents), the attack pool takes up to its size from what is left. An identical prompt on
+two lines is an error, and so are two prompts that read the same but carry different keys.
+:meth:`JsonlTask.content_keys` maps a prompt in any wording that normalises to an item's to
+its key: a paraphrase beyond that is only recognised if you list it under the same key.
 
 Scorers: ``exact`` (after normalising case, whitespace, markdown and trailing punctuation),
 ``numeric`` (the last number in the answer, compared as a number) and ``label`` (the choice,
@@ -14,7 +23,6 @@ or known answer, named last in the response).
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,18 +30,22 @@ from pydantic import Field
 
 from extractbench.registry import PluginParams
 from extractbench.tasks.answers import final_part, last_label, last_number, norm
-from extractbench.tasks.base import TASKS, SplitName, TaskItem, prompt_hash
+from extractbench.tasks.base import TASKS, SplitName, TaskItem
+from extractbench.tasks.splits import assign
+from extractbench.tasks.wording import normalise
 
 SCORERS = ("exact", "numeric", "label")
 
 
-def load_items(path: Path) -> list[TaskItem]:
-    """Read and check a task file; errors name the file and line."""
+def load_items(path: Path, reasoning_suffix: str | None = None) -> list[TaskItem]:
+    """Read and check a task file; errors name the file and line. ``reasoning_suffix`` is the
+    task's, which a content key read from the prompt ignores."""
     if not path.is_file():
         raise ValueError(f"{path}: no such task file (params.path is relative to the working "
                          "directory)")
     items: list[TaskItem] = []
-    first_line: dict[str, int] = {}
+    first_line: dict[str, int] = {}  # prompt -> line
+    reads_as: dict[str, tuple[str, int]] = {}  # normalised prompt -> (key, line)
     with path.open(encoding="utf-8") as f:
         for n, line in enumerate(f, start=1):
             if not line.strip():
@@ -46,19 +58,26 @@ def load_items(path: Path) -> list[TaskItem]:
                                  "each line must be one JSON object") from None
             if not isinstance(row, dict):
                 raise ValueError(f"{where}: expected a JSON object with 'prompt' and 'answer'")
-            items.append(_item(row, where))
-            key = items[-1].key
-            if key in first_line:
-                raise ValueError(f"{where}: duplicate prompt (same as line {first_line[key]}); "
-                                 "remove one so the splits stay disjoint")
-            first_line[key] = n
+            item = _item(row, where, reasoning_suffix)
+            if item.prompt in first_line:
+                raise ValueError(f"{where}: duplicate prompt (same as line "
+                                 f"{first_line[item.prompt]}); remove one so the splits stay "
+                                 "disjoint")
+            first_line[item.prompt] = n
+            text = normalise(item.prompt, (reasoning_suffix,))
+            key, first = reads_as.setdefault(text, (item.key, n))
+            if key != item.key:
+                raise ValueError(f"{where}: the prompt reads the same as line {first}'s (after "
+                                 "normalising case, spacing and instructions) but its key "
+                                 "differs; give both one key or reword one")
+            items.append(item)
     if not items:
         raise ValueError(f"{path}: empty task file (expected one JSON object per line with "
                          "'prompt' and 'answer')")
     return items
 
 
-def _item(row: dict[str, Any], where: str) -> TaskItem:
+def _item(row: dict[str, Any], where: str, reasoning_suffix: str | None) -> TaskItem:
     for field in ("prompt", "answer"):
         if field not in row:
             raise ValueError(f"{where}: missing field {field!r}")
@@ -75,12 +94,15 @@ def _item(row: dict[str, Any], where: str) -> TaskItem:
             raise ValueError(f"{where}: field 'choices' must be a non-empty list of strings")
         if answer not in choices:
             raise ValueError(f"{where}: answer {answer!r} is not one of the choices")
-    unknown = sorted(set(row) - {"prompt", "answer", "choices"})
+    key = row.get("key")
+    if key is not None and (not isinstance(key, str) or not key.strip()):
+        raise ValueError(f"{where}: field 'key' must be a non-empty string")
+    unknown = sorted(set(row) - {"prompt", "answer", "choices", "key"})
     if unknown:
         raise ValueError(f"{where}: unknown field {unknown[0]!r} (allowed: prompt, answer, "
-                         "choices)")
-    return TaskItem(key=prompt_hash(prompt), prompt=prompt, answer=answer,
-                    choices=tuple(choices or ()))
+                         "choices, key)")
+    return TaskItem(key=key or normalise(prompt, (reasoning_suffix,)), prompt=prompt,
+                    answer=answer, choices=tuple(choices or ()))
 
 
 class JsonlParams(PluginParams):
@@ -110,7 +132,7 @@ class JsonlTask:
         if scorer not in SCORERS:
             raise ValueError(f"scorer must be one of {', '.join(SCORERS)} (got {scorer!r})")
         file = Path(path)
-        items = load_items(file)
+        items = load_items(file, reasoning_suffix)
         self.name = f"jsonl:{file.name}"
         self.scorer = scorer
         self.reference_model = reference_model
@@ -122,17 +144,26 @@ class JsonlTask:
         self.reasoning_max_tokens = max(reasoning_max_tokens, self.max_answer_tokens)
         self.labels = sorted({*(i.answer for i in items), *(c for i in items for c in i.choices)},
                              key=lambda s: (-len(s), s))
-        need = {s: int(sizes.get(s, 0)) for s in ("heldout", "benign", "attack_pool")}
-        fixed = need["heldout"] + need["benign"]
-        if fixed > len(items):
+        contents: dict[str, list[TaskItem]] = {}
+        for item in items:
+            contents.setdefault(item.key, []).append(item)
+        self._index = {normalise(i.prompt, (reasoning_suffix,)): i.key for i in items}
+        fixed = int(sizes.get("heldout", 0)) + int(sizes.get("benign", 0))
+        if fixed > len(contents):
             raise ValueError(f"{file}: heldout + benign ask for {fixed} items but the file has "
-                             f"only {len(items)}; lower heldout/benign")
-        random.Random(seed).shuffle(items)
-        self._splits: dict[str, list[TaskItem]] = {
-            "heldout": items[: need["heldout"]],
-            "benign": items[need["heldout"] : fixed],
-            "attack_pool": items[fixed : fixed + max(0, need["attack_pool"])],
-        }
+                             f"only {len(contents)} distinct contents; lower heldout/benign")
+        chunks = assign("jsonl", seed, contents, sizes, str(file), pool_up_to=True)
+        self._splits = {s: [i for _, i in c] for s, c in chunks.items()}
+
+    def content_keys(self, prompt: str) -> tuple[str, ...]:
+        """The key of the item whose prompt reads the same as ``prompt`` (see the module
+        docstring), or nothing."""
+        key = self._index.get(normalise(prompt, (self.reasoning_suffix,)))
+        return () if key is None else (key,)
+
+    def content_key(self, prompt: str) -> str | None:
+        keys = self.content_keys(prompt)
+        return keys[0] if keys else None
 
     def split(self, name: SplitName) -> list[TaskItem]:
         return list(self._splits[name])

@@ -2,26 +2,42 @@
 town, job, favourite colour, pet), each fact asked in four phrasings.
 
 The knowledge base is fixed (the teacher memorised it); the task seed only decides which
-questions go to which split. Splits are disjoint by *question* (fact and phrasing): every
-held-out question is about a fact whose other phrasings stay available to the attack pool,
-and never appears there itself. So a student can answer a held-out question only if the
-attack asked about that same person and attribute in other words — coverage matters, and an
-attacker who never asks about an entity cannot know it.
+questions go to which split.
+
+**What is held out: a phrasing of a fact, not the fact.** Facts are random, so nothing
+generalises from one person to another: a student can know a fact only if the attack asked
+about it. Holding out whole facts or whole people would leave nothing to transfer (a student
+could only guess, whatever the endpoint did), so transfer would measure nothing. Instead the
+content unit is the *question*: (person, attribute, phrasing), key ``"person|attribute|i"``
+with ``i`` the phrasing's index in :data:`TEMPLATES`. A held-out question is never sent in any
+wording (its question sentence, under any greeting, answer-format instruction, reasoning
+request or the paraphrases of ``stealth``), while the fact it asks about is askable in the
+other three phrasings. So a held-out score measures whether the student learned the *fact*
+from the answers it harvested, not whether it memorised a string.
+
+Splits (see :mod:`extractbench.tasks.splits`) take held-out and benign from the low end of an
+order in which every fact's four phrasings are spread over the four quarters (a seeded
+permutation per fact), and the pool from the high end. So held-out and benign take one
+phrasing of every fact before a second of any, and the pool takes one phrasing of every fact
+before a second of any: with ``attack_pool`` at least the number of facts (``4 x entities``),
+every held-out fact is in the pool in another phrasing.
 """
 
 from __future__ import annotations
 
 import random
+import re
 
 from pydantic import Field
 
 from extractbench.registry import PluginParams
 from extractbench.tasks.answers import clean, final_part, last_label
 from extractbench.tasks.base import TASKS, SplitName, TaskItem
+from extractbench.tasks.splits import assign, position
+from extractbench.tasks.wording import normalise, sentences
 
 REFERENCE_MODEL = "knowledge-ref"
 MAX_ENTITIES = 200  # people in the knowledge base the reference teacher memorised
-RESERVED = 2  # phrasings per fact that may go to held-out/benign; the rest stay poolable
 _SECRET = "extractbench-knowledge-v1"
 
 VALUES: dict[str, tuple[str, ...]] = {
@@ -88,6 +104,38 @@ def question(entity: str, attribute: str, template: int) -> str:
     return TEMPLATES[attribute][template].format(e=entity)
 
 
+def fact_key(entity: str, attribute: str, template: int) -> str:
+    """The content key of a question: ``"person|attribute|phrasing index"``."""
+    return f"{entity}|{attribute}|{template}"
+
+
+_PLACE = "{e}"
+FRAMES: dict[str, tuple[str, int]] = {
+    normalise(sentences(t)[0]): (attribute, i)
+    for attribute, ts in TEMPLATES.items() for i, t in enumerate(ts)
+}
+"""Each phrasing's question sentence (with ``{e}`` for the person), as
+:func:`~extractbench.tasks.wording.normalise` reads it -> (attribute, phrasing index)."""
+_BY_NAME = {e.casefold(): e for e in ENTITIES}
+_ENTITY = re.compile(r"(?<!\w)(" + "|".join(re.escape(e) for e in
+                                            sorted(ENTITIES, key=len, reverse=True))
+                     + r")(?!\w)", re.IGNORECASE)
+
+
+def question_keys(prompt: str) -> tuple[str, ...]:
+    """The questions (content keys) ``prompt`` asks: for each person named, the phrasing of
+    the sentence naming them, read through greetings, paraphrases and instructions; a person
+    named in a sentence that is none of the phrasings asks no question of this task."""
+    keys: list[str] = []
+    for sentence in sentences(prompt):
+        for m in _ENTITY.finditer(sentence):
+            frame = normalise(sentence[: m.start()] + _PLACE + sentence[m.end():])
+            found = FRAMES.get(frame)
+            if found is not None:
+                keys.append(fact_key(_BY_NAME[m.group(1).casefold()], *found))
+    return tuple(dict.fromkeys(keys))
+
+
 class KnowledgeParams(PluginParams):
     """The parameters of the ``knowledge`` family."""
 
@@ -111,41 +159,38 @@ class Knowledge:
         self.entities = entities
         self.reference_model = reference_model
         self.max_answer_tokens = self.reasoning_max_tokens = max(map(len, ALL_VALUES)) + 4
-        need = {s: int(sizes.get(s, 0)) for s in ("heldout", "benign", "attack_pool")}
-        rng = random.Random(seed)
-        facts = [(e, a) for e in ENTITIES[:entities] for a in ATTRIBUTES]
-        rng.shuffle(facts)
+        self._seed = seed
         n_templates = len(TEMPLATES[ATTRIBUTES[0]])
-        order = {f: rng.sample(range(n_templates), n_templates) for f in facts}
-        # held-out and benign questions: round-robin over facts, at most RESERVED phrasings each
-        reserved = [(f, order[f][k]) for k in range(RESERVED) for f in facts]
-        n_res = need["heldout"] + need["benign"]
-        if n_res > len(reserved):
-            raise ValueError(
-                f"heldout + benign ask for {n_res} questions but entities={entities} allows "
-                f"only {len(reserved)} ({RESERVED} phrasings x {len(facts)} facts); lower "
-                "heldout/benign or raise entities"
-            )
-        taken = set(reserved[:n_res])
-        pool = [(f, t) for f in facts for t in order[f] if (f, t) not in taken]
-        rng.shuffle(pool)
-        if need["attack_pool"] > len(pool):
-            raise ValueError(
-                f"attack_pool asks for {need['attack_pool']} questions but entities={entities} "
-                f"leaves only {len(pool)}; lower attack_pool or raise entities"
-            )
-        chunks = {
-            "heldout": reserved[: need["heldout"]],
-            "benign": reserved[need["heldout"] : n_res],
-            "attack_pool": pool[: need["attack_pool"]],
-        }
-        self._splits = {s: [self._item(f, t) for f, t in c] for s, c in chunks.items()}
+        questions = {fact_key(e, a, t): [(e, a, t)] for e in ENTITIES[:entities]
+                     for a in ATTRIBUTES for t in range(n_templates)}
+        chunks = assign(self.name, seed, questions, sizes, f"entities={entities}",
+                        order=self._order)
+        self._splits = {s: [self._item(*q) for _, q in c] for s, c in chunks.items()}
+
+    def _order(self, key: str) -> float:
+        """The question's place: its phrasing's rank in the fact's seeded permutation picks a
+        quarter of [0, 1), the fact's hash its place in the quarter (every fact's phrasings
+        spread over the four quarters)."""
+        entity, attribute, template = key.split("|")
+        fact = f"{entity}|{attribute}"
+        n = len(TEMPLATES[attribute])
+        ranks = sorted(range(n), key=lambda i: position(self.name, self._seed, f"{fact}|{i}",
+                                                       "phrasing"))
+        return (ranks.index(int(template)) + position(self.name, self._seed, fact)) / n
 
     @staticmethod
-    def _item(fact: tuple[str, str], template: int) -> TaskItem:
-        entity, attribute = fact
-        return TaskItem(key=f"{entity}|{attribute}|{template}",
-                        prompt=question(entity, attribute, template), answer=FACTS[fact])
+    def _item(entity: str, attribute: str, template: int) -> TaskItem:
+        return TaskItem(key=fact_key(entity, attribute, template),
+                        prompt=question(entity, attribute, template),
+                        answer=FACTS[(entity, attribute)])
+
+    def content_keys(self, prompt: str) -> tuple[str, ...]:
+        """The questions ``prompt`` asks (see :func:`question_keys`)."""
+        return question_keys(prompt)
+
+    def content_key(self, prompt: str) -> str | None:
+        keys = question_keys(prompt)
+        return keys[0] if keys else None
 
     def split(self, name: SplitName) -> list[TaskItem]:
         return list(self._splits[name])

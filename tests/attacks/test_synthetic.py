@@ -60,8 +60,9 @@ def test_within_budget_and_no_heldout(tiny_lm: TinyLM, tmp_path: Path, kind: str
 
 def test_never_sends_heldout_even_when_it_could_make_them(tiny_lm: TinyLM,
                                                            tmp_path: Path) -> None:
-    # one-digit problems: 155 in all, 60 held out, so random templates hit held-out often
-    small = task(digits=1, sizes={"attack_pool": 80, "heldout": 60, "benign": 15})
+    # one-digit problems: 110 contents (155 problems), 60 held out, so random templates hit
+    # held-out often
+    small = task(digits=1, sizes={"attack_pool": 30, "heldout": 60, "benign": 15})
     heldout = {prompt_hash(i.prompt) for i in small.split("heldout")}
     seeds = [i.prompt for i in small.split("attack_pool")[:6]]
     gen = Generator(seeds, random.Random(0), 0.25)

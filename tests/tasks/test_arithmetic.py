@@ -1,13 +1,18 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from extractbench.tasks import SPLITS, TASKS
 from extractbench.tasks.arithmetic import (
     REASONING_SUFFIX,
+    TEMPLATES,
     Arithmetic,
     answer_of,
+    canonical,
     columns,
+    parse,
     steps,
     wants_reasoning,
     worked,
@@ -16,18 +21,24 @@ from extractbench.tasks.arithmetic import (
 SIZES = {"attack_pool": 2000, "heldout": 300, "benign": 200}
 
 
-@pytest.mark.parametrize("params", [
-    {"digits": 2, "ops": ["+", "-"]},
-    {"digits": 2, "ops": ["+", "-"], "terms": 3},  # sampled, not enumerated
-    {"digits": 1, "ops": ["+", "*"], "terms": 3},  # enumerated
+@pytest.mark.parametrize(("params", "sizes"), [
+    ({"digits": 2, "ops": ["+", "-"]}, SIZES),
+    ({"digits": 2, "ops": ["+", "-"], "terms": 3}, SIZES),  # sampled, not enumerated
+    # enumerated; 4,000 problems, but commuted variants make fewer contents
+    ({"digits": 1, "ops": ["+", "*"], "terms": 3},
+     {"attack_pool": 1000, "heldout": 300, "benign": 200}),
 ])
-def test_splits_disjoint_by_content(params: dict[str, object]) -> None:
-    task = TASKS.get("arithmetic")(0, SIZES, **params)
-    keys = {s: {i.key for i in task.split(s)} for s in SPLITS}
-    assert {s: len(k) for s, k in keys.items()} == SIZES
-    assert not keys["heldout"] & keys["attack_pool"]
-    assert not keys["heldout"] & keys["benign"]
-    assert not keys["benign"] & keys["attack_pool"]
+def test_splits_disjoint_by_content(params: dict[str, object], sizes: dict[str, int]) -> None:
+    task = TASKS.get("arithmetic")(0, sizes, **params)
+    assert {s: len(task.split(s)) for s in SPLITS} == sizes
+    keys = {s: [i.key for i in task.split(s)] for s in SPLITS}
+    # held-out and benign: one item per content; the pool: every variant of its contents
+    assert len(set(keys["heldout"])) == sizes["heldout"]
+    assert len(set(keys["benign"])) == sizes["benign"]
+    assert len({i.prompt for i in task.split("attack_pool")}) == sizes["attack_pool"]
+    assert not set(keys["heldout"]) & set(keys["attack_pool"])
+    assert not set(keys["heldout"]) & set(keys["benign"])
+    assert not set(keys["benign"]) & set(keys["attack_pool"])
 
 
 def test_seed_changes_split_and_is_reproducible() -> None:
@@ -38,11 +49,16 @@ def test_seed_changes_split_and_is_reproducible() -> None:
     assert b.split("heldout") == Arithmetic(0, SIZES, ops=["+", "-"], terms=3).split("heldout")
 
 
-def test_two_term_prompts_unchanged() -> None:
-    """The default problems keep the original wording, keys and splits."""
-    item = Arithmetic(0, SIZES).split("heldout")[0]
-    assert item.key == "25+60" and item.answer == "85"
-    assert item.prompt == "Calculate 25 + 60 and answer with the number only."
+def test_two_term_prompts_keep_their_wording() -> None:
+    """The default problems keep the original templates; the key is the canonical problem."""
+    task = Arithmetic(0, SIZES)
+    for split in SPLITS:
+        for item in task.split(split):
+            a, b = map(int, re.findall(r"\d+", item.prompt))
+            assert item.prompt in {t.format(expr=f"{a} + {b}") for t in TEMPLATES}
+            assert item.key == f"{min(a, b)}+{max(a, b)}" and item.answer == str(a + b)
+    assert {t for t in TEMPLATES
+            if any(i.prompt.startswith(t[:8]) for i in task.split("heldout"))} == set(TEMPLATES)
 
 
 def test_answers_are_correct() -> None:
@@ -70,10 +86,9 @@ def test_multi_step_answers_follow_precedence_and_stay_non_negative() -> None:
     assert [s[3] for s in steps((4, 38, 12), ("+", "*"))] == [456, 460]
     task = Arithmetic(5, SIZES, digits=2, ops=["+", "-", "*"], terms=3)
     for item in task.split("attack_pool"):
-        expr = item.prompt.split("is ")[-1] if "What is" in item.prompt else item.prompt
-        assert int(item.answer) == eval(item.key)
-        assert int(item.answer) >= 0
-        assert item.key.replace("+", " + ").replace("-", " - ").replace("*", " * ") in expr
+        (expr,) = re.findall(r"\d[\d +*-]*\d", item.prompt)
+        assert int(item.answer) == eval(expr) == eval(item.key) >= 0
+        assert canonical(*parse(expr)) == item.key
 
 
 def test_worked_answer_format_and_extraction() -> None:
@@ -99,8 +114,6 @@ def test_room_for_answers_and_working() -> None:
 
 
 def _parse(key: str) -> tuple[tuple[int, ...], tuple[str, ...]]:
-    import re
-
     return (tuple(int(x) for x in re.findall(r"\d+", key)), tuple(re.findall(r"[-+*]", key)))
 
 
@@ -126,8 +139,14 @@ def test_score() -> None:
 
 
 def test_too_many_items_is_a_clear_error() -> None:
-    with pytest.raises(ValueError, match="only"):
+    with pytest.raises(ValueError, match=r"attack_pool=1000000 but digits=1, ops=\['\+'\], "
+                                         r"terms=2 has only 100 items left .*lower attack_pool"):
         Arithmetic(0, {"attack_pool": 10**6}, digits=1)
+    with pytest.raises(ValueError, match=r"heldout=50 but .* has only 37 contents for heldout "
+                                         r"\(2 in every 3 of its 55\); lower heldout"):
+        Arithmetic(0, {"heldout": 50}, digits=1)
+    with pytest.raises(ValueError, match=r"terms=3 has only 729000 items, .* lower attack_pool"):
+        Arithmetic(0, {"attack_pool": 10**6}, digits=2, terms=3)
 
 
 @pytest.mark.parametrize(("params", "match"), [

@@ -41,11 +41,11 @@ def test_scorers(tmp_path: Path) -> None:
          "choices": ["positive", "negative"]},
     ]
     path = _write(tmp_path, rows)
-    sizes = {"heldout": 3}
+    sizes = {"heldout": 2, "benign": 1}
 
     def items(scorer: str) -> tuple[JsonlTask, dict[str, object]]:
         t = JsonlTask(0, sizes, path=str(path), scorer=scorer)
-        return t, {i.prompt: i for i in t.split("heldout")}
+        return t, {i.prompt: i for s in SPLITS for i in t.split(s)}
 
     exact, by = items("exact")
     paris = by["Capital of France?"]

@@ -34,9 +34,10 @@ def test_splits_disjoint_by_question() -> None:
 
 
 def test_heldout_facts_are_learnable_only_from_the_same_entity() -> None:
-    """Every held-out fact keeps other phrasings in the full pool; each held-out question is
-    about one entity, and no other entity's questions carry its answer."""
-    task = Knowledge(3, {"heldout": 200, "benign": 0, "attack_pool": 600}, entities=50)
+    """Every held-out fact keeps other phrasings in the pool; held-out and benign take one
+    phrasing of every fact before a second of any; each held-out question is about one
+    entity."""
+    task = Knowledge(3, {"heldout": 200, "benign": 100, "attack_pool": 500}, entities=50)
     pool_by_fact: dict[tuple[str, str], int] = defaultdict(int)
     for item in task.split("attack_pool"):
         pool_by_fact[_fact(item.key)] += 1
@@ -44,8 +45,10 @@ def test_heldout_facts_are_learnable_only_from_the_same_entity() -> None:
         entity, attribute = _fact(item.key)
         assert pool_by_fact[(entity, attribute)] >= 2
         assert entity in item.prompt and item.answer == FACTS[(entity, attribute)]
-    # round-robin: the first held-out questions cover distinct facts
-    assert len({_fact(i.key) for i in task.split("heldout")}) == 200
+    reserved = defaultdict(int)
+    for item in [*task.split("heldout"), *task.split("benign")]:
+        reserved[_fact(item.key)] += 1
+    assert len(reserved) == 200 and max(reserved.values()) == 2  # 300 questions, 200 facts
 
 
 def test_knowledge_base_is_fixed_and_seed_only_moves_questions() -> None:
@@ -86,8 +89,12 @@ def test_score_ignores_case() -> None:
     (SIZES, {"entities": 0}, "entities must be an integer from 1 to 200"),
     (SIZES, {"entities": 201}, "entities must be an integer from 1 to 200"),
     (SIZES, {"people": 3}, "unknown knowledge parameter 'people'"),
-    ({"heldout": 90, "benign": 0}, {"entities": 10}, "allows only 80"),
-    ({"heldout": 10, "attack_pool": 200}, {"entities": 10}, "leaves only 150"),
+    ({"heldout": 120, "benign": 0}, {"entities": 10},
+     r"heldout=120 but entities=10 has only 107 contents for heldout \(2 in every 3 of its "
+     r"160\); lower heldout"),
+    ({"heldout": 10, "attack_pool": 200}, {"entities": 10},
+     r"attack_pool=200 but entities=10 has only 146 items left for it beyond heldout=10 and "
+     r"benign=0 \(of 160\); lower attack_pool"),
 ])
 def test_bad_params_are_clear_errors(sizes: dict[str, int], params: dict[str, object],
                                      match: str) -> None:
