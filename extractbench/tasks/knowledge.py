@@ -114,26 +114,32 @@ FRAMES: dict[str, tuple[str, int]] = {
     normalise(sentences(t)[0]): (attribute, i)
     for attribute, ts in TEMPLATES.items() for i, t in enumerate(ts)
 }
-"""Each phrasing's question sentence (with ``{e}`` for the person), as
+"""Each phrasing's question (its first sentence, ``{e}`` for the person) as
 :func:`~extractbench.tasks.wording.normalise` reads it -> (attribute, phrasing index)."""
 _BY_NAME = {e.casefold(): e for e in ENTITIES}
 _ENTITY = re.compile(r"(?<!\w)(" + "|".join(re.escape(e) for e in
                                             sorted(ENTITIES, key=len, reverse=True))
                      + r")(?!\w)", re.IGNORECASE)
+_FRAME_PARTS = {frame: [re.escape(p) for p in frame.split(_PLACE)] for frame in FRAMES}
 
 
 def question_keys(prompt: str) -> tuple[str, ...]:
-    """The questions (content keys) ``prompt`` asks: for each person named, the phrasing of
-    the sentence naming them, read through greetings, paraphrases and instructions; a person
-    named in a sentence that is none of the phrasings asks no question of this task."""
-    keys: list[str] = []
-    for sentence in sentences(prompt):
-        for m in _ENTITY.finditer(sentence):
-            frame = normalise(sentence[: m.start()] + _PLACE + sentence[m.end():])
-            found = FRAMES.get(frame)
-            if found is not None:
-                keys.append(fact_key(_BY_NAME[m.group(1).casefold()], *found))
-    return tuple(dict.fromkeys(keys))
+    """The questions (content keys) ``prompt`` asks: every phrasing's question, with a person
+    of the knowledge base in it, found anywhere in the prompt as
+    :func:`~extractbench.tasks.wording.normalise` reads it (through greetings, paraphrases,
+    instructions and text around it), in order of appearance."""
+    people = {_BY_NAME[m.group(1).casefold()] for m in _ENTITY.finditer(prompt)}
+    if not people:
+        return ()
+    text = normalise(prompt)
+    found: list[tuple[int, str]] = []
+    for entity in people:
+        name = re.escape(normalise(entity))
+        for frame, (attribute, i) in FRAMES.items():
+            pattern = r"(?<!\w)" + name.join(_FRAME_PARTS[frame]) + r"(?!\w)"
+            for m in re.finditer(pattern, text):
+                found.append((m.start(), fact_key(entity, attribute, i)))
+    return tuple(dict.fromkeys(key for _, key in sorted(found)))
 
 
 class KnowledgeParams(PluginParams):

@@ -7,8 +7,9 @@ question compare equal. It removes, in this order:
   working");
 - greetings and lead-ins ("Hi!", "Quick question:", "Please help:", "I was wondering:") and a
   closing thank-you;
-- answer-format instructions ("Answer with the number only.", "... and answer with the town
-  only", "Reply with one word.");
+- answer-format instructions (a sentence that starts "Answer/Give ... only", "Answer with",
+  "Answer in", "Answer briefly", and a clause "... and answer with the town only"; "Reply"
+  and "Respond" read as "Answer");
 - case, punctuation (not operators or decimal points) and spacing;
 
 and maps the rewordings the shipped attacks use to one form ("What's" -> "what is", "Tell me
@@ -39,8 +40,8 @@ _SWAPS = (
     (re.compile(r"\bjust the number\b"), "the number only"),
     (re.compile(r"\bkeep it short\b"), "answer briefly"),
 )
-_ONLY_SENTENCE = re.compile(r"(?:^|(?<=[.?!]))\s*(?:answer|give)\b[^.?!]*\bonly\b[^.?!]*"
-                            r"(?:[.?!]|$)")
+_ONLY_SENTENCE = re.compile(r"^\s*(?:(?:answer|give)\b[^.?!]*\bonly\b|answer\s+(?:with|in|using|"
+                            r"briefly)\b)[^.?!]*(?:[.?!]|$)")
 _ONLY_CLAUSE = re.compile(r",?\s+and\s+(?:answer|give)\b[^.?!]*\bonly\b")
 _LONE_DOT = re.compile(r"(?<!\d)\.|\.(?!\d)")  # a full stop, not a decimal point
 _NOT_WORD = re.compile(r"[^\w{}.+\-*/=×÷%^<>]+")  # operators and decimals carry meaning
