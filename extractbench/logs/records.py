@@ -83,7 +83,12 @@ class CellRecord(BaseModel):
     # capability
     n_heldout: int = 0
     teacher_score: float | None = None
-    base_score: float | None = None
+    base_score: float | None = Field(
+        default=None, description="the best trivial baseline's held-out score (base_kind)")
+    base_kind: str | None = Field(
+        default=None, description="which baseline won: 'constant' (the held-out split's most "
+        "frequent answer), 'public' (the recipe trained on the task's public examples) or "
+        "'nothing' (the recipe trained on no data)")
     student_score: float | None = None
     transfer: Interval | None = None
     fidelity: float | None = None

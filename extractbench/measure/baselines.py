@@ -2,7 +2,10 @@
 
 - the **teacher's** answers on the held-out split, from the undefended upstream (logged under
   ``eval/`` and resumed from there);
-- the **base** scores: the cell's student recipe trained on no teacher data;
+- the **base** scores: the best trivial baseline, the highest-scoring of the best constant
+  answer (the held-out split's most frequent answer: an upper bound on any constant or
+  format-only predictor), the cell's student recipe trained on the task's public examples (what
+  an attacker has without the endpoint) and the recipe trained on nothing;
 - the **defended** scores: the held-out split through the defended profile, as benign users
   see it (what ``utility`` divides by the teacher's score).
 """
@@ -10,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from pathlib import Path
 
 from extractbench.campaign.oracle import Oracle, RateLimits, RetryPolicy, Segment
@@ -18,11 +22,12 @@ from extractbench.config.scenario import Scenario
 from extractbench.logs.harvest import HarvestLog, pairs
 from extractbench.measure.fit import fit_and_score
 from extractbench.measure.fleet import Fleet, RunError
-from extractbench.measure.tasks import TaskBank
+from extractbench.measure.tasks import PUBLIC_EXAMPLES, TaskBank
 from extractbench.measure.threads import serving_threads
-from extractbench.tasks import prompt_hash
+from extractbench.students import TrainPair
+from extractbench.tasks import Task, prompt_hash
 
-__all__ = ["Baselines"]
+__all__ = ["Baselines", "constant_scores", "public_pairs"]
 
 Key = tuple[str, str, int]
 
@@ -35,7 +40,7 @@ class Baselines:
         self.sc, self.fleet, self.tasks = sc, fleet, tasks
         self.run_dir, self.run_id = run_dir, run_id
         self._teacher: dict[Key, list[str | None]] = {}
-        self._base: dict[Key, list[float]] = {}
+        self._base: dict[tuple[str, str, int], tuple[str, list[float]]] = {}
         self._defended: dict[Key, list[float]] = {}
 
     def teacher_answers(self, endpoint: str, task_key: str, seed: int) -> list[str | None]:
@@ -79,12 +84,27 @@ class Baselines:
         return answers
 
     def base_scores(self, task_key: str, student_key: str, seed: int) -> list[float]:
-        """The student recipe trained on no teacher data, scored on held-out (cached)."""
+        """The best trivial baseline's held-out scores (cached); :meth:`base_kind` says which
+        won."""
+        return self._best_base(task_key, student_key, seed)[1]
+
+    def base_kind(self, task_key: str, student_key: str, seed: int) -> str:
+        """Which baseline :meth:`base_scores` is: ``constant``, ``public`` or ``nothing``."""
+        return self._best_base(task_key, student_key, seed)[0]
+
+    def _best_base(self, task_key: str, student_key: str, seed: int) -> tuple[str, list[float]]:
         cache_key = (task_key, student_key, seed)
         if cache_key not in self._base:
             task = self.tasks.get(task_key, seed)
-            scored = fit_and_score(self.sc.students[student_key], [], seed, task)
-            self._base[cache_key] = scored.scores
+            spec = self.sc.students[student_key]
+            candidates = {
+                "constant": constant_scores(task),
+                "public": fit_and_score(spec, public_pairs(task), seed, task).scores,
+                "nothing": fit_and_score(spec, [], seed, task).scores,
+            }
+            # the highest mean wins; on a tie the first listed (the cheapest to explain)
+            kind = max(candidates, key=lambda k: sum(candidates[k]))
+            self._base[cache_key] = (kind, candidates[kind])
         return self._base[cache_key]
 
     def defended_scores(self, endpoint: str, task_key: str, seed: int) -> list[float]:
@@ -113,3 +133,19 @@ class Baselines:
             scores = result.scores
         self._defended[cache_key] = scores
         return scores
+
+
+def constant_scores(task: Task) -> list[float]:
+    """Held-out scores of the best constant answer: the split's most frequent ground-truth
+    answer, said every time (first in split order on a tie)."""
+    items = task.split("heldout")
+    counts = Counter(i.answer for i in items)
+    best = max(counts, key=lambda a: counts[a]) if counts else ""
+    return [task.score(best, i) for i in items]
+
+
+def public_pairs(task: Task) -> list[TrainPair]:
+    """What an attacker has without the endpoint: the task's public examples with their
+    answers (as the task's documentation would show them)."""
+    items = task.split("benign")[:PUBLIC_EXAMPLES]
+    return [TrainPair(prompt=i.prompt, response=i.answer) for i in items]

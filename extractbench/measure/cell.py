@@ -163,6 +163,7 @@ class CellRunner:
             utility=defended_mean / teacher_mean if teacher_mean else None,
             n_heldout=n,
             teacher_score=teacher_mean, base_score=sum(base) / n,
+            base_kind=self.baselines.base_kind(cell.task, cell.student, cell.seed),
             student_score=sum(student.scores) / n, transfer=interval, fidelity=sum(fid) / n,
             items=ItemScores(teacher=t_scores, base=base, student=student.scores, fidelity=fid,
                              defended=defended),

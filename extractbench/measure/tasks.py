@@ -5,7 +5,7 @@ from __future__ import annotations
 from extractbench.config.scenario import Scenario
 from extractbench.tasks import TASKS, Task
 
-__all__ = ["TaskBank", "public_examples"]
+__all__ = ["PUBLIC_EXAMPLES", "TaskBank", "public_examples"]
 
 
 class TaskBank:
@@ -30,7 +30,11 @@ class TaskBank:
         return str(getattr(task, "reference_model", "arith-ref"))
 
 
-def public_examples(task: Task, n: int = 8) -> list[str]:
+PUBLIC_EXAMPLES = 8
+"""How many examples of a task an attacker has without the endpoint."""
+
+
+def public_examples(task: Task, n: int = PUBLIC_EXAMPLES) -> list[str]:
     """What an attacker without the pool knows of a task: a few prompts of the kind its
     documentation shows (drawn from the benign split, never from held-out)."""
     return [i.prompt for i in task.split("benign")[:n]]

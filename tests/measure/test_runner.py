@@ -61,6 +61,9 @@ def test_run_end_to_end_and_reproducible(tmp_path: Path) -> None:
         assert r.queries <= r.budget["queries"]
         assert r.harvest_pairs == r.queries  # the undefended endpoint answers every query
         assert r.transfer is not None and r.transfer.low <= r.transfer.value <= r.transfer.high
+        assert r.base_kind in ("constant", "public", "nothing")
+        assert r.base_score is not None and r.items is not None
+        assert r.base_score == sum(r.items.base) / r.n_heldout
         assert r.provenance.scenario_hash and r.provenance.git_sha
         assert r.provenance.package_versions["torch"].startswith("2.")
 
