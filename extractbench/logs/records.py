@@ -82,6 +82,9 @@ class CellRecord(BaseModel):
 
     # capability
     n_heldout: int = 0
+    heldout_overlap: int | None = Field(
+        default=None, description="held-out contents (in any wording) the harvest asks about: "
+        "0 (the oracle refuses such prompts)")
     teacher_score: float | None = None
     base_score: float | None = Field(
         default=None, description="the best trivial baseline's held-out score (base_kind)")

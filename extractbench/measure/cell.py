@@ -28,7 +28,7 @@ from extractbench.measure.fleet import Fleet, RunError
 from extractbench.measure.progress import Progress
 from extractbench.measure.tasks import TaskBank
 from extractbench.stats import bootstrap_transfer
-from extractbench.tasks import prompt_hash
+from extractbench.tasks import HeldOutContent
 
 __all__ = ["CellRunner"]
 
@@ -119,10 +119,10 @@ class CellRunner:
         attack_s = time.time() - ta
         entries = HarvestLog.read(harvest_path)
         got = sorted(pairs(entries), key=lambda e: e.index)
-        heldout_hashes = {prompt_hash(i.prompt) for i in items}
-        leaked = [e.index for e in got if e.request.prompt_hash in heldout_hashes]
-        if leaked:
-            raise RunError(f"cell {cell.id}: attack sent held-out prompts (query {leaked[0]})")
+        overlap = HeldOutContent(task).overlap(e.request.prompt for e in got)
+        if overlap:  # the oracle refuses such prompts: this is a bug, not a measurement
+            raise RunError(f"cell {cell.id}: the harvest asks about {overlap} held-out "
+                           "contents")
 
         # 2. the student, 3. its scores
         spec = self.sc.students[cell.student]
@@ -161,7 +161,7 @@ class CellRunner:
             status="ok", **common, **detection, **watermark,
             defended_score=defended_mean,
             utility=defended_mean / teacher_mean if teacher_mean else None,
-            n_heldout=n,
+            n_heldout=n, heldout_overlap=overlap,
             teacher_score=teacher_mean, base_score=sum(base) / n,
             base_kind=self.baselines.base_kind(cell.task, cell.student, cell.seed),
             student_score=sum(student.scores) / n, transfer=interval, fidelity=sum(fid) / n,

@@ -18,7 +18,7 @@ from extractbench.measure.fleet import Fleet, RunError
 from extractbench.measure.progress import Progress
 from extractbench.measure.tasks import public_examples
 from extractbench.measure.threads import serving_threads
-from extractbench.tasks import Task, prompt_hash
+from extractbench.tasks import HeldOutContent, Task
 
 __all__ = ["Collected", "collect"]
 
@@ -44,14 +44,15 @@ def collect(sc: Scenario, fleet: Fleet, cell: Cell, task: Task, harvest_path: Pa
     log = HarvestLog(harvest_path)
     progress.start_cell(cell.id, cell.budget.queries)
     endpoint = fleet.endpoint_for(live, cell.endpoint, cell.task)
+    hygiene = HeldOutContent(task)
     oracle = Oracle(
         endpoint, keys, cell.budget, log, prices=live.prices,
         concurrency=spec.concurrency, retry=RetryPolicy(seed=cell.seed),
         rates=RateLimits(live.rpm, live.tpm), on_progress=progress.spent,
         segment=Segment(run_id=run_id, cell_id=cell.id, attack=spec.name),
+        forbids=hygiene.forbids,
     )
     attack = ATTACKS.get(spec.name)(**spec.params)
-    heldout = {prompt_hash(i.prompt) for i in task.split("heldout")}
     benign_split = [i.prompt for i in task.split("benign")]
     ctx = AttackContext(
         oracle=oracle, pool=[i.prompt for i in task.split("attack_pool")], task=task.name,
@@ -60,7 +61,7 @@ def collect(sc: Scenario, fleet: Fleet, cell: Cell, task: Task, harvest_path: Pa
         seed_prompts=public_examples(task),
         reasoning_suffix=getattr(task, "reasoning_suffix", None),
         reasoning_max_tokens=getattr(task, "reasoning_max_tokens", None),
-        may_send=lambda p: prompt_hash(p) not in heldout,
+        may_send=hygiene.may_send,  # the oracle refuses what slips through
     )
     with_benign = live.pipeline is not None and bool(benign_split)
 

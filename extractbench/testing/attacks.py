@@ -26,7 +26,7 @@ from extractbench.endpoints.clients import Endpoint
 from extractbench.logs.harvest import Entry, ErrorEntry, HarvestLog, NoteEntry, ResponseEntry
 from extractbench.reference.lm import TinyLM
 from extractbench.serving import RunningServer, ServedModel, create_app
-from extractbench.tasks import prompt_hash
+from extractbench.tasks import HeldOutContent, prompt_hash
 from extractbench.tasks.arithmetic import Arithmetic
 
 SIZES = {"attack_pool": 400, "heldout": 60, "benign": 20}
@@ -64,6 +64,8 @@ class Outcome:
     audit: AuditLog
     ctx: AttackContext
     errors: dict[str, int] = field(default_factory=dict)
+    heldout_overlap: int = 0
+    """Held-out contents, in any wording, that the harvest's answers ask about."""
 
     def sent_hashes(self) -> list[str]:
         out = []
@@ -125,14 +127,15 @@ def run_attack(model: TinyLM, tmp_path: Path, name: str, budget: Budget,
     """Run attack ``name`` once, like the runner does, and return what happened."""
     t = the_task or task()
     heldout = {prompt_hash(i.prompt) for i in t.split("heldout")}
+    hygiene = HeldOutContent(t)
     path = tmp_path / f"{name}-{budget.label()}-{block}.jsonl"
     params = params or {}
     with served(model, n_keys, block, after, extra) as (endpoint, keys, audit):
         oracle = Oracle(endpoint, keys, budget, HarvestLog(path), prices=PRICES, concurrency=4,
                         retry=RetryPolicy(max_attempts=2, backoff_base=0.01, backoff_max=0.05),
-                        segment=Segment(attack=name))
+                        segment=Segment(attack=name), forbids=hygiene.forbids)
         kw: dict[str, Any] = {"seed_prompts": [i.prompt for i in t.split("attack_pool")[:6]],
-                              "may_send": lambda p: prompt_hash(p) not in heldout,
+                              "may_send": hygiene.may_send,
                               **(ctx_kw or {})}
         ctx = AttackContext(
             oracle=oracle, pool=[i.prompt for i in t.split("attack_pool")], task=t.name,
@@ -149,6 +152,9 @@ def run_attack(model: TinyLM, tmp_path: Path, name: str, budget: Budget,
         stop = asyncio.run(go())
     return Outcome(stop=stop, spent=oracle.spent(), budget=budget,
                    entries=HarvestLog.read(path), heldout_hashes=heldout, audit=audit, ctx=ctx,
+                   heldout_overlap=hygiene.overlap(
+                       e.request.prompt for e in HarvestLog.read(path)
+                       if isinstance(e, ResponseEntry)),
                    errors=oracle.stats().errors)
 
 
@@ -158,6 +164,7 @@ def check_campaign(out: Outcome, min_share: float = 0.5) -> None:
     assert out.within_budget(), (out.spent, out.budget)
     assert out.used_share() >= min_share, (out.stop, out.spent, out.budget)
     assert not set(out.sent_hashes()) & out.heldout_hashes
+    assert out.heldout_overlap == 0
     assert out.responses()
 
 
