@@ -116,11 +116,16 @@ FRAMES: dict[str, tuple[str, int]] = {
 }
 """Each phrasing's question (its first sentence, ``{e}`` for the person) as
 :func:`~extractbench.tasks.wording.normalise` reads it -> (attribute, phrasing index)."""
-_BY_NAME = {e.casefold(): e for e in ENTITIES}
 _ENTITY = re.compile(r"(?<!\w)(" + "|".join(re.escape(e) for e in
                                             sorted(ENTITIES, key=len, reverse=True))
                      + r")(?!\w)", re.IGNORECASE)
-_FRAME_PARTS = {frame: [re.escape(p) for p in frame.split(_PLACE)] for frame in FRAMES}
+_BY_NORMALISED = {normalise(e): e for e in ENTITIES}
+_NAMES = "|".join(re.escape(n) for n in sorted(_BY_NORMALISED, key=len, reverse=True))
+_QUESTIONS = [
+    (re.compile(r"(?<!\w)" + f"(?P<e>{_NAMES})".join(re.escape(p) for p in frame.split(_PLACE))
+                + r"(?!\w)"), attribute, i)
+    for frame, (attribute, i) in FRAMES.items()
+]
 
 
 def question_keys(prompt: str) -> tuple[str, ...]:
@@ -128,17 +133,11 @@ def question_keys(prompt: str) -> tuple[str, ...]:
     of the knowledge base in it, found anywhere in the prompt as
     :func:`~extractbench.tasks.wording.normalise` reads it (through greetings, paraphrases,
     instructions and text around it), in order of appearance."""
-    people = {_BY_NAME[m.group(1).casefold()] for m in _ENTITY.finditer(prompt)}
-    if not people:
+    if _ENTITY.search(prompt) is None:
         return ()
     text = normalise(prompt)
-    found: list[tuple[int, str]] = []
-    for entity in people:
-        name = re.escape(normalise(entity))
-        for frame, (attribute, i) in FRAMES.items():
-            pattern = r"(?<!\w)" + name.join(_FRAME_PARTS[frame]) + r"(?!\w)"
-            for m in re.finditer(pattern, text):
-                found.append((m.start(), fact_key(entity, attribute, i)))
+    found = [(m.start(), fact_key(_BY_NORMALISED[m.group("e")], attribute, i))
+             for pattern, attribute, i in _QUESTIONS for m in pattern.finditer(text)]
     return tuple(dict.fromkeys(key for _, key in sorted(found)))
 
 
