@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from extractbench.attacks.base import DEFAULT_REASONING_SUFFIX
 from extractbench.attacks.cot_coercion import coerce
-from extractbench.attacks.stealth import paraphrase
+from extractbench.attacks.stealth import GENERIC_FILLER, paraphrase
 from extractbench.attacks.synthetic import Generator, instruct_prompt
 from extractbench.tasks import (
     SPLITS,
@@ -227,6 +227,12 @@ def test_each_attack_rewording_of_a_pool_prompt_maps_to_its_key(family: str,
     pool = task.split("attack_pool")
     same = sum(task.content_keys(reword(i.prompt, rng)) == (i.key,) for i in pool)
     assert same / len(pool) == 1.0
+
+
+@pytest.mark.parametrize("family", list(SHIPPED))
+def test_stealth_filler_asks_about_no_content(family: str) -> None:
+    task = shipped(family)
+    assert all(task.content_keys(p) == () for p in GENERIC_FILLER)
 
 
 # share of synthetic (template) prompts that ask about some content, measured: 1.0 where the
