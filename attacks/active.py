@@ -39,13 +39,13 @@ import re
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from extractbench.reference.config import LMConfig
-from extractbench.registry import PluginParams
+from extractbench.registry import PluginParams, rule_error
 from extractbench.types import SamplingParams
 
-from .base import ATTACKS, AttackContext, Tracker, mean_bytes, queries_left
+from .base import ATTACKS, AttackContext, Temperature, Tracker, mean_bytes, queries_left
 
 if TYPE_CHECKING:  # torch loads when the attack runs, not when it is listed or validated
     from extractbench.reference.lm import TinyLM
@@ -90,21 +90,31 @@ def uncertainty(model: TinyLM, prompts: list[str], max_tokens: int) -> list[floa
 class ActiveParams(PluginParams):
     """The parameters of ``active``."""
 
-    rounds: int = Field(default=4, description="planned rounds (>= 1)")
-    first: float = Field(default=0.25, description="share of the budget for the random first "
-                         "round, (0, 1]")
-    candidates: int = Field(default=512, description="pool prompts scored per round (at least "
-                            "twice the round size)")
-    coverage_weight: float = Field(default=0.5, description="weight of novelty against "
-                                   "uncertainty in the ranking, 0..1")
-    probe_steps: int = Field(default=100, description="training steps of the probe student")
-    probe_d_model: int = Field(default=32, description="width of the probe student (even, "
-                               ">= 8)")
-    batch: int = Field(default=32, description="queries in flight (>= 1)")
-    temperature: float = Field(default=0.0, description="sampling temperature")
+    rounds: int = Field(default=4, ge=1, le=100, description="planned rounds, 1..100")
+    first: float = Field(default=0.25, gt=0, le=1, description="share of the budget for the "
+                         "random first round, (0, 1]")
+    candidates: int = Field(default=512, ge=1, le=100_000, description="pool prompts scored per "
+                            "round, 1..100000 (at least twice the round size)")
+    coverage_weight: float = Field(default=0.5, ge=0, le=1, description="weight of novelty "
+                                   "against uncertainty in the ranking, 0..1")
+    probe_steps: int = Field(default=100, ge=1, le=1000, description="training steps of the "
+                             "probe student each round, 1..1000")
+    probe_d_model: int = Field(default=32, ge=8, le=256, description="width of the probe "
+                               "student, 8..256 (even)")
+    batch: int = Field(default=32, ge=1, le=1024, description="queries in flight, 1..1024")
+    temperature: Temperature = Field(
+        default=0.0, ge=0, le=2, description="sampling temperature, 0 or 0.01..2")
     max_tokens: int | None = Field(
-        default=None, description="output tokens per answer (default: the task's answer length)")
-    patience: int = Field(default=3, description="rounds without an answer before giving up")
+        default=None, ge=1, le=4096, description="output tokens per answer, 1..4096 (default: "
+        "the task's answer length)")
+    patience: int = Field(default=3, ge=1, le=1000, description="rounds without an answer "
+                          "before giving up, 1..1000")
+
+    @model_validator(mode="after")
+    def _rules(self) -> ActiveParams:
+        if self.probe_d_model % 2:
+            raise rule_error("probe_d_model", f"must be even, got {self.probe_d_model}")
+        return self
 
 
 class Active:

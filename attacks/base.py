@@ -20,7 +20,9 @@ import random
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
+
+from pydantic import AfterValidator
 
 from extractbench.registry import Registry
 
@@ -34,6 +36,24 @@ TRAIN_PROMPT_NOTE = "train_prompt"
 
 DEFAULT_REASONING_SUFFIX = "Show your working step by step, then give the final answer."
 """What ``cot-coercion`` appends when the task names no reasoning request of its own."""
+
+
+MIN_SAMPLED_TEMPERATURE = 0.01
+"""Lowest temperature an attack samples at: a temperature is 0 (greedy) or at least this. (The
+logits divided by a tiny one, below about 1e-37, overflow float32 and sampling fails; 0.01
+leaves a wide margin and no use is lost.)"""
+
+
+def _greedy_or_sampled(temperature: float) -> float:
+    if 0 < temperature < MIN_SAMPLED_TEMPERATURE:
+        raise ValueError(f"must be 0 (greedy) or at least {MIN_SAMPLED_TEMPERATURE} "
+                         f"(sampled), got {temperature!r}")
+    return temperature
+
+
+Temperature = Annotated[float, AfterValidator(_greedy_or_sampled)]
+"""An attack's sampling temperature parameter: 0 (greedy) or 0.01 and up; give the range with
+``Field(ge=0, le=2)``."""
 
 
 def _any_prompt(prompt: str) -> bool:

@@ -40,7 +40,7 @@ from pydantic import Field
 
 from extractbench.registry import PluginParams
 
-from .base import ATTACKS, DEFAULT_REASONING_SUFFIX, AttackContext, Tracker
+from .base import ATTACKS, DEFAULT_REASONING_SUFFIX, AttackContext, Temperature, Tracker
 
 _ONLY_SENTENCE = re.compile(r"(?:^|(?<=[.?!]))\s*(?:Answer|Reply|Respond|Give)\b[^.?!]*\bonly\b"
                             r"[^.?!]*[.?!]", re.IGNORECASE)
@@ -75,21 +75,24 @@ class CotCoercionParams(PluginParams):
     strip_format: bool | None = Field(default=None, description="drop 'answer with ... only' "
                                       "instructions first (default: only with the generic "
                                       "suffix)")
-    max_tokens: int | None = Field(default=None, description="room for the working (default: "
-                                   "the task's reasoning_max_tokens, else 8 x the answer "
-                                   "length, <= 128)")
+    max_tokens: int | None = Field(default=None, ge=1, le=4096, description="room for the "
+                                   "working, 1..4096 (default: the task's "
+                                   "reasoning_max_tokens, else 8 x the answer length, <= 128)")
     train_on: Literal["question", "sent"] = Field(default="question", description="what the "
                                                   "student learns from: the bare question or "
                                                   "the prompt as sent")
-    probe: int = Field(default=16, description="answers before judging whether the endpoint "
-                       "shows its working")
-    min_reasoning: float = Field(default=0.2, description="share of answers with working below "
-                                 "which it falls back, 0..1")
+    probe: int = Field(default=16, ge=1, le=100_000, description="answers before judging "
+                       "whether the endpoint shows its working, 1..100000")
+    min_reasoning: float = Field(default=0.2, ge=0, le=1, description="share of answers with "
+                                 "working below which it falls back, 0..1")
     fallback: Literal["bare", "keep"] = Field(default="bare", description="below min_reasoning: "
                                               "plain prompts (bare) or go on asking (keep)")
-    batch: int = Field(default=32, description="prompts in flight per round (>= 1)")
-    temperature: float = Field(default=0.0, description="sampling temperature")
-    patience: int = Field(default=3, description="rounds without an answer before giving up")
+    batch: int = Field(default=32, ge=1, le=1024, description="prompts in flight per round, "
+                       "1..1024")
+    temperature: Temperature = Field(
+        default=0.0, ge=0, le=2, description="sampling temperature, 0 or 0.01..2")
+    patience: int = Field(default=3, ge=1, le=1000, description="rounds without an answer "
+                          "before giving up, 1..1000")
 
 
 class CotCoercion:

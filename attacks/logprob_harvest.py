@@ -33,20 +33,25 @@ from pydantic import Field
 
 from extractbench.registry import PluginParams
 
-from .base import ATTACKS, AttackContext, Tracker
+from .base import ATTACKS, AttackContext, Temperature, Tracker
 
 
 class LogprobHarvestParams(PluginParams):
     """The parameters of ``logprob-harvest``."""
 
-    top_logprobs: int = Field(default=5, description="alternatives asked for per token, 1..20")
-    probe: int = Field(default=16, description="answers in a row without logprobs before it "
-                       "stops asking for them")
-    batch: int = Field(default=32, description="prompts in flight per round (>= 1)")
-    temperature: float = Field(default=0.0, description="sampling temperature")
+    top_logprobs: int = Field(default=5, ge=1, le=20, description="alternatives asked for per "
+                              "token, 1..20")
+    probe: int = Field(default=16, ge=1, le=100_000, description="answers in a row without "
+                       "logprobs before it stops asking for them, 1..100000")
+    batch: int = Field(default=32, ge=1, le=1024, description="prompts in flight per round, "
+                       "1..1024")
+    temperature: Temperature = Field(
+        default=0.0, ge=0, le=2, description="sampling temperature, 0 or 0.01..2")
     max_tokens: int | None = Field(
-        default=None, description="output tokens per answer (default: the task's answer length)")
-    patience: int = Field(default=3, description="rounds without an answer before giving up")
+        default=None, ge=1, le=4096, description="output tokens per answer, 1..4096 (default: "
+        "the task's answer length)")
+    patience: int = Field(default=3, ge=1, le=1000, description="rounds without an answer "
+                          "before giving up, 1..1000")
 
 
 class LogprobHarvest:

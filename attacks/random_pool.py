@@ -23,18 +23,22 @@ from pydantic import Field
 
 from extractbench.registry import PluginParams
 
-from .base import ATTACKS, AttackContext, Tracker
+from .base import ATTACKS, AttackContext, Temperature, Tracker
 
 
 class RandomPoolParams(PluginParams):
     """The parameters of ``random-pool``."""
 
-    temperature: float = Field(default=0.0, description="sampling temperature, 0..2 (0: the "
-                               "teacher's best answer)")
+    temperature: Temperature = Field(
+        default=0.0, ge=0, le=2, description="sampling temperature, 0 or 0.01..2 (0: the "
+        "teacher's best answer)")
     max_tokens: int | None = Field(
-        default=None, description="output tokens per answer (default: the task's answer length)")
-    batch: int = Field(default=32, description="prompts in flight per round (>= 1)")
-    patience: int = Field(default=3, description="rounds without an answer before giving up")
+        default=None, ge=1, le=4096, description="output tokens per answer, 1..4096 (default: "
+        "the task's answer length)")
+    batch: int = Field(default=32, ge=1, le=1024, description="prompts in flight per round "
+                       "(>= 1)")
+    patience: int = Field(default=3, ge=1, le=1000, description="rounds without an answer "
+                          "before giving up, 1..1000")
 
 
 class RandomPool:

@@ -43,7 +43,7 @@ from pydantic import Field
 from extractbench.campaign.oracle import BudgetExhausted, QueryOutcome
 from extractbench.registry import PluginParams
 
-from .base import ATTACKS, AttackContext, Tracker
+from .base import ATTACKS, AttackContext, Temperature, Tracker
 
 GENERIC_FILLER = (
     "Can you suggest a name for a small bakery?",
@@ -151,22 +151,28 @@ class _KeyState:
 class StealthParams(PluginParams):
     """The parameters of ``stealth``."""
 
-    paraphrase: float = Field(default=0.5, description="share of pool prompts reworded, 0..1")
-    benign_share: float = Field(default=0.2, description="share of queries that are "
+    paraphrase: float = Field(default=0.5, ge=0, le=1, description="share of pool prompts "
+                              "reworded, 0..1")
+    benign_share: float = Field(default=0.2, ge=0, lt=1, description="share of queries that are "
                                 "benign-looking filler, [0, 1)")
-    per_key_rpm: float | None = Field(default=None, description="starting pace per key in "
-                                      "requests per minute (default: unpaced until rate "
-                                      "limited)")
-    jitter: float = Field(default=0.5, description="relative jitter of the pace, 0..1")
-    max_per_key: int | None = Field(default=None, description="queries a key sends before it "
-                                    "is retired (default: no cap)")
-    slowdown: float = Field(default=2.0, description="pace factor after a ban or a rate limit "
-                            "(>= 1)")
-    per_key_batch: int = Field(default=8, description="queries per key per round (>= 1)")
-    temperature: float = Field(default=0.0, description="sampling temperature")
+    per_key_rpm: float | None = Field(default=None, ge=1, le=60_000, description="starting pace "
+                                      "per key in requests per minute, 1..60000 (default: "
+                                      "unpaced until rate limited)")
+    jitter: float = Field(default=0.5, ge=0, le=1, description="relative jitter of the pace, "
+                          "0..1")
+    max_per_key: int | None = Field(default=None, ge=1, le=10**9, description="queries a key "
+                                    "sends before it is retired, 1..10^9 (default: no cap)")
+    slowdown: float = Field(default=2.0, ge=1, le=10, description="pace factor after a ban or a "
+                            "rate limit, 1..10")
+    per_key_batch: int = Field(default=8, ge=1, le=1024, description="queries per key per "
+                               "round, 1..1024")
+    temperature: Temperature = Field(
+        default=0.0, ge=0, le=2, description="sampling temperature, 0 or 0.01..2")
     max_tokens: int | None = Field(
-        default=None, description="output tokens per answer (default: the task's answer length)")
-    patience: int = Field(default=3, description="rounds without an answer before giving up")
+        default=None, ge=1, le=4096, description="output tokens per answer, 1..4096 (default: "
+        "the task's answer length)")
+    patience: int = Field(default=3, ge=1, le=1000, description="rounds without an answer "
+                          "before giving up, 1..1000")
 
 
 class Stealth:

@@ -46,7 +46,7 @@ from pydantic import Field
 from extractbench.campaign.oracle import BudgetExhausted, QueryOutcome
 from extractbench.registry import PluginParams
 
-from .base import ATTACKS, AttackContext, Tracker
+from .base import ATTACKS, AttackContext, Temperature, Tracker
 
 _PIECE = re.compile(r"\d+|(?<= )[+\-*/×÷](?= )|[A-Z][a-z]+(?: [A-Z][a-z]+)*"
                     r"|[^\dA-Z+\-*/×÷]+|.", re.DOTALL)
@@ -211,19 +211,22 @@ class SyntheticParams(PluginParams):
     mode: Literal["template", "self-instruct"] = Field(default="template", description="how "
                                                        "queries are made: templates, or asking "
                                                        "the endpoint to write questions")
-    recombine: float = Field(default=0.25, description="share of template queries with a "
-                             "recombined frame, 0..1")
-    batch: int = Field(default=32, description="queries per round (>= 1)")
-    instruct_share: float = Field(default=0.5, description="self-instruct: share of queries "
-                                  "spent asking for questions, 0..1")
-    probe: int = Field(default=8, description="self-instruct: questions asked before judging "
-                       "the yield")
-    min_yield: float = Field(default=0.25, description="self-instruct: usable share below which "
-                             "it falls back to templates, 0..1")
-    temperature: float = Field(default=0.0, description="sampling temperature of the answers")
+    recombine: float = Field(default=0.25, ge=0, le=1, description="share of template queries "
+                             "with a recombined frame, 0..1")
+    batch: int = Field(default=32, ge=1, le=1024, description="queries per round, 1..1024")
+    instruct_share: float = Field(default=0.5, ge=0, le=1, description="self-instruct: share of "
+                                  "queries spent asking for questions, 0..1")
+    probe: int = Field(default=8, ge=1, le=100_000, description="self-instruct: questions asked "
+                       "before judging the yield, 1..100000")
+    min_yield: float = Field(default=0.25, ge=0, le=1, description="self-instruct: usable share "
+                             "below which it falls back to templates, 0..1")
+    temperature: Temperature = Field(
+        default=0.0, ge=0, le=2, description="sampling temperature of the answers, 0 or 0.01..2")
     max_tokens: int | None = Field(
-        default=None, description="output tokens per answer (default: the task's answer length)")
-    patience: int = Field(default=3, description="rounds without an answer before giving up")
+        default=None, ge=1, le=4096, description="output tokens per answer, 1..4096 (default: "
+        "the task's answer length)")
+    patience: int = Field(default=3, ge=1, le=1000, description="rounds without an answer "
+                          "before giving up, 1..1000")
 
 
 class Synthetic:

@@ -9,14 +9,19 @@ Parameters are typed: a plugin declares them as a pydantic model next to it, a s
 equal to the plugin's own), and names it when it registers::
 
     class RandomPoolParams(PluginParams):
-        batch: int = Field(default=32, description="prompts in flight per round")
+        batch: int = Field(default=32, ge=1, le=1024, description="prompts in flight per "
+                           "round, 1..1024")
 
     @ATTACKS.register("random-pool", params=RandomPoolParams)
     def make_random_pool(**params: Any) -> RandomPool: ...
 
-The model only *checks* parameters (names and types, strictly: ``"5"`` is not an integer);
-the plugin is still built from the parameters as given, so ``REG.get(name)(**params)`` and
-:meth:`Registry.create` build the same object. Range checks stay in the plugin's constructor.
+The model *checks* parameters: names, types (strictly: ``"5"`` is not an integer) and values.
+Every number has a range (``Field(ge=1, le=12)``) a run can honour, and rules between fields
+are model validators that raise :func:`rule_error` naming the field, so ``extractbench
+validate`` reports each problem as one line (``students.s.params.n_layers: must be an integer
+in [1, 12], got 0``). The plugin is still built from the parameters as given, so
+``REG.get(name)(**params)`` and :meth:`Registry.create` build the same object; a plugin's
+constructor keeps its own checks for direct construction.
 """
 
 from __future__ import annotations
@@ -31,10 +36,12 @@ from typing import Any, Generic, Literal, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.fields import FieldInfo
+from pydantic_core import PydanticCustomError
 
 from extractbench.errors import ExtractbenchError
 
-__all__ = ["Entry", "ParamsError", "PluginParams", "Registry", "UnknownNameError"]
+__all__ = ["Entry", "ParamsError", "PluginParams", "Registry", "UnknownNameError", "bounds",
+           "range_text", "rule_error"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -52,8 +59,8 @@ class UnknownNameError(ExtractbenchError, KeyError):
 
 
 class ParamsError(ExtractbenchError, ValueError):
-    """Parameters a plugin does not take, or of the wrong type; ``problems`` are one-line
-    ``field.path: problem`` strings."""
+    """Parameters a plugin does not take, of the wrong type or out of range; ``problems`` are
+    one-line ``field.path: problem`` strings."""
 
     def __init__(self, kind: str, name: str, problems: list[str]) -> None:
         super().__init__(f"{kind} {name}: {'; '.join(problems)}")
@@ -62,9 +69,21 @@ class ParamsError(ExtractbenchError, ValueError):
 
 class PluginParams(BaseModel):
     """Base class of a plugin's parameter model: unknown names are errors, values are checked
-    strictly (no string-to-number coercion), instances are immutable."""
+    strictly (no string-to-number coercion), instances are immutable. Give every number a
+    range (``Field(ge=..., le=...)``) and say it in the description."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+RULE = "param_rule"
+"""The error type of :func:`rule_error`."""
+
+
+def rule_error(field: str, message: str) -> PydanticCustomError:
+    """The error a parameter model's validator raises for a rule between fields: ``message``
+    is reported on ``field``'s line, e.g. ``raise rule_error("n_heads", "d_model (66) must be
+    a multiple of n_heads (4)")`` -> ``params.n_heads: d_model (66) must be ...``."""
+    return PydanticCustomError(RULE, "{message}", {"field": field, "message": message})
 
 
 @dataclass(frozen=True)
@@ -170,8 +189,9 @@ class Registry(Generic[T]):
     def create(self: Registry[Callable[..., R]], name: str,
                params: Mapping[str, Any] | None = None, *args: Any) -> R:
         """Check ``params`` and build ``name``: ``factory(*args, **params)`` (for tasks the
-        ``args`` are the seed and the split sizes). Raises :class:`ParamsError` for an unknown
-        or mistyped parameter; the plugin's own (range) checks raise as they always did."""
+        ``args`` are the seed and the split sizes). Raises :class:`ParamsError` for a parameter
+        its model refuses (unknown, mistyped, out of range, breaking a rule between fields);
+        the plugin's own checks raise as they always did."""
         problems = self.validate_params(name, params, "params")
         if problems:
             raise ParamsError(self.kind, name, problems)
@@ -195,32 +215,126 @@ def _join(where: str, field: str) -> str:
 
 def _format(exc: ValidationError, model: type[BaseModel], plugin: str,
             given: Mapping[str, Any], where: str) -> list[str]:
-    """One line per bad parameter: unknown names, missing required ones, and values of the
-    wrong type (``expected an integer, got 'x'``, from the field's type)."""
-    fields = model.model_fields
-    takes = ", ".join(sorted(fields)) or "none"
+    """One line per bad parameter: unknown names, missing required ones, values of the wrong
+    type (``expected an integer, got 'x'``, from the field's type), values out of range
+    (``must be an integer in [1, 12], got 0``, from the field's bounds) and broken rules
+    between fields (on the field :func:`rule_error` names). Nested models are followed
+    (``reference_task.n``)."""
     out: list[str] = []
     done: set[str] = set()
     for e in exc.errors():
-        loc = e["loc"]
-        field = str(loc[0]) if loc else ""
-        if field in done:
-            continue
         kind = e["type"]
+        loc: tuple[int | str, ...] = (
+            tuple(str(e.get("ctx", {}).get("field", "")).split(".")) if kind == RULE
+            else tuple(p for p in e["loc"] if isinstance(p, int) or not _is_type_tag(p)))
+        holder, holder_name, info, depth = _resolve(model, plugin, loc)
+        typed = info is not None and _is_type_error(kind)
+        key = ".".join(str(p) for p in (loc[:depth] if typed else loc))
+        if key in done:  # a union's members fail one by one: one line for the value
+            continue
+        done.add(key)
+        path = _join(where, key)
         if kind == "extra_forbidden":
-            out.append(f"{_join(where, field)}: unknown parameter ({plugin} takes: {takes})")
-        elif kind == "missing":
-            out.append(f"{_join(where, field)}: missing required parameter "
-                       f"({_describe(fields[field])})")
-        elif field in fields and _is_type_error(kind):
-            out.append(f"{_join(where, field)}: expected {expected(fields[field].annotation)}, "
-                       f"got {given.get(field)!r}")
+            takes = ", ".join(sorted(holder.model_fields)) or "none"
+            out.append(f"{path}: unknown parameter ({holder_name} takes: {takes})")
+        elif kind == "missing" and info is not None:
+            out.append(f"{path}: missing required parameter ({_describe(info)})")
+        elif info is not None and typed:
+            out.append(f"{path}: expected {expected(info.annotation)}, "
+                       f"got {_value_at(given, loc[:depth])!r}")
+        elif info is not None and kind in _RANGE_ERRORS and depth == len(loc):
+            lo, hi, lo_open, hi_open = bounds(info)
+            out.append(f"{path}: must be {_number_kind(info.annotation)}"
+                       f"{range_text(lo, hi, lo_open, hi_open)}, got {e['input']!r}")
         else:
-            path = ".".join(str(p) for p in loc[:1] + tuple(
-                p for p in loc[1:] if isinstance(p, int) or not _is_type_tag(p)))
-            out.append(f"{_join(where, path)}: {e['msg']}")
-        done.add(field)
+            out.append(f"{path}: {e['msg'].removeprefix('Value error, ')}")
     return out
+
+
+_RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model a field holds (itself or as a union member, e.g. ``Model | None``)."""
+    for a in _members(annotation) or (annotation,):
+        if isinstance(a, type) and issubclass(a, BaseModel):
+            return a
+    return None
+
+
+def _resolve(model: type[BaseModel], plugin: str, loc: tuple[int | str, ...]
+             ) -> tuple[type[BaseModel], str, FieldInfo | None, int]:
+    """Follow ``loc`` through ``model`` and the models its fields hold: the model the path
+    ends in and its name (``plugin`` at the top), the deepest field's info and its depth."""
+    holder, name, info, depth = model, plugin, None, 0
+    current: type[BaseModel] | None = model
+    for i, part in enumerate(loc):
+        if current is None or not isinstance(part, str) or part not in current.model_fields:
+            break
+        holder, name = current, plugin if i == 0 else ".".join(str(p) for p in loc[:i])
+        info, depth = current.model_fields[part], i + 1
+        current = _model_in(info.annotation)
+        if current is not None:
+            holder, name = current, ".".join(str(p) for p in loc[: i + 1])
+    return holder, name, info, depth
+
+
+def _value_at(given: Mapping[str, Any], path: tuple[int | str, ...]) -> Any:
+    value: Any = given
+    for part in path:
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return value
+
+
+def _number_kind(annotation: Any) -> str:
+    members = _members(annotation) or (annotation,)
+    return "an integer" if int in members and float not in members else "a number"
+
+
+def bounds(info: FieldInfo) -> tuple[Any, Any, bool, bool]:
+    """A field's range from its ``Field(ge=, gt=, le=, lt=)``: ``(lo, hi, lo_open, hi_open)``
+    (``None``: no bound on that side; the numbers as declared)."""
+    lo: Any = None
+    hi: Any = None
+    lo_open = hi_open = False
+    for m in info.metadata:  # annotated_types' Ge, Gt, Le, Lt
+        if getattr(m, "ge", None) is not None:
+            lo, lo_open = m.ge, False
+        elif getattr(m, "gt", None) is not None:
+            lo, lo_open = m.gt, True
+        elif getattr(m, "le", None) is not None:
+            hi, hi_open = m.le, False
+        elif getattr(m, "lt", None) is not None:
+            hi, hi_open = m.lt, True
+    return lo, hi, lo_open, hi_open
+
+
+def range_text(lo: float | None, hi: float | None, lo_open: bool = False,
+               hi_open: bool = False) -> str:
+    """A range as a message says it: `` in [1, 12]``, `` in (0, 1]``, `` >= 3``, `` < 2``, or
+    ``""`` without bounds."""
+    if lo is None and hi is None:
+        return ""
+    if hi is None:
+        return f" {'>' if lo_open else '>='} {_fmt(lo)}"
+    if lo is None:
+        return f" {'<' if hi_open else '<='} {_fmt(hi)}"
+    return f" in {'(' if lo_open else '['}{_fmt(lo)}, {_fmt(hi)}{')' if hi_open else ']'}"
+
+
+def _fmt(x: float | None) -> str:
+    """``12``, ``0.5``, and large round bounds as written: ``2^62``, ``2^31-1``, ``10^9``."""
+    assert x is not None
+    if isinstance(x, float) and x.is_integer() and abs(x) < 2**63:
+        x = int(x)
+    if isinstance(x, int) and x >= 10**6:
+        if x & (x - 1) == 0:
+            return f"2^{x.bit_length() - 1}"
+        if x & (x + 1) == 0:
+            return f"2^{x.bit_length()}-1"
+        if str(x).rstrip("0") == "1":
+            return f"10^{len(str(x)) - 1}"
+    return str(x)
 
 
 def _is_type_error(kind: str) -> bool:
@@ -274,7 +388,7 @@ def type_name(annotation: Any) -> str:
     if origin in (list, tuple):
         args = [a for a in get_args(annotation) if a is not Ellipsis]
         return f"list[{type_name(args[0])}]" if args else "list"
-    if origin is dict:
+    if origin is dict or _model_in(annotation) is annotation:
         return "mapping"
     if annotation in _NAMES:
         return _NAMES[annotation]
@@ -302,6 +416,6 @@ def expected(annotation: Any) -> str:
         plural = {"an integer": "integers", "a number": "numbers", "a string": "strings",
                   "true or false": "booleans", "a mapping": "mappings"}.get(item)
         return f"a list of {plural}" if plural else f"a list (each {item})"
-    if origin is dict:
+    if origin is dict or _model_in(annotation) is annotation:
         return "a mapping"
     return _EXPECTED.get(annotation, type_name(annotation))

@@ -41,12 +41,12 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from extractbench.defenses import params as P
 from extractbench.defenses.base import DEFENSES, Defense, Rejection, RequestContext
 from extractbench.defenses.features import embed, min_distance, shapiro_w
-from extractbench.registry import PluginParams
+from extractbench.registry import PluginParams, rule_error
 from extractbench.tasks.base import prompt_hash
 
 NAME = "detector"
@@ -69,36 +69,58 @@ class _KeyState:
     last_served: float | None = None
 
 
-class DetectorParams(PluginParams):
-    """The parameters of ``detector``."""
+MAX_FEATURES = 2**24
+"""Most ``(history + dup_window) x dim``: the hashed features kept per key (64 MB of float32
+at this cap)."""
 
-    tests: tuple[Test, ...] | list[Test] = Field(default=TESTS, description="the tests run per "
-                                                 "key (any of prada, duplicate, volume)")
+
+class DetectorParams(PluginParams):
+    """The parameters of ``detector``. Besides each range, ``(history + dup_window) x dim <=
+    2^24`` (the features kept per key stay under 64 MB)."""
+
+    tests: tuple[Test, ...] | list[Test] = Field(default=TESTS, min_length=1,
+                                                 description="the tests run per key (any of "
+                                                 "prada, duplicate, volume; at least one)")
     action: Literal["block", "throttle", "perturb", "none"] = Field(
         default="block", description="what happens to a flagged key (perturb: needs a perturb "
         "defense with scope: flagged after it)")
-    min_queries: int = Field(default=50, description="prompts a key sends before prada and "
-                             "duplicate test it (>= 3)")
-    test_every: int = Field(default=10, description="queries between two tests of a key (>= 1)")
-    prada_delta: float = Field(default=0.9, description="prada: Shapiro-Wilk W below this flags, "
-                               "(0, 1]")
-    prada_window: int = Field(default=500, description="prada: distances kept per key (>= 3)")
-    dup_distance: float = Field(default=0.05, description="duplicate: distance within which a "
-                                "prompt is templated, 0..1")
-    dup_fraction: float = Field(default=0.9, description="duplicate: share of templated prompts "
-                                "that flags, (0, 1]")
-    dup_window: int = Field(default=100, description="duplicate: prompts looked back at (>= 1)")
-    volume_max: int = Field(default=300, description="volume: requests within volume_window_s "
-                            "that flag when exceeded (>= 1)")
-    volume_window_s: float = Field(default=60.0, description="volume: the window in seconds "
-                                   "(> 0)")
-    volume_total: int | None = Field(default=None, description="volume: requests in all that "
-                                     "flag when exceeded (>= 1; default: no limit)")
-    throttle_s: float = Field(default=5.0, description="throttle: seconds between a flagged "
-                              "key's requests (> 0)")
-    history: int = Field(default=1000, description="prompts remembered per key (>= 10)")
-    ngram: int = Field(default=3, description="character n-gram length of the features, 1..8")
-    dim: int = Field(default=256, description="hashed feature dimensions, 16..65536")
+    min_queries: int = Field(default=50, ge=3, le=1_000_000, description="prompts a key sends "
+                             "before prada and duplicate test it, 3..10^6")
+    test_every: int = Field(default=10, ge=1, le=1_000_000, description="queries between two "
+                            "tests of a key, 1..10^6")
+    prada_delta: float = Field(default=0.9, gt=0, le=1, description="prada: Shapiro-Wilk W "
+                               "below this flags, (0, 1]")
+    prada_window: int = Field(default=500, ge=3, le=100_000, description="prada: distances "
+                              "kept per key, 3..100000")
+    dup_distance: float = Field(default=0.05, ge=0, le=1, description="duplicate: distance "
+                                "within which a prompt is templated, 0..1")
+    dup_fraction: float = Field(default=0.9, gt=0, le=1, description="duplicate: share of "
+                                "templated prompts that flags, (0, 1]")
+    dup_window: int = Field(default=100, ge=1, le=10_000, description="duplicate: prompts "
+                            "looked back at, 1..10000")
+    volume_max: int = Field(default=300, ge=1, le=10**9, description="volume: requests within "
+                            "volume_window_s that flag when exceeded, 1..10^9")
+    volume_window_s: float = Field(default=60.0, gt=0, le=31_536_000, description="volume: the "
+                                   "window in seconds, (0, 31536000] (a year)")
+    volume_total: int | None = Field(default=None, ge=1, le=10**12, description="volume: "
+                                     "requests in all that flag when exceeded, 1..10^12 "
+                                     "(default: no limit)")
+    throttle_s: float = Field(default=5.0, gt=0, le=86_400, description="throttle: seconds "
+                              "between a flagged key's requests, (0, 86400]")
+    history: int = Field(default=1000, ge=10, le=100_000, description="prompts remembered per "
+                         "key, 10..100000 ((history + dup_window) x dim <= 2^24)")
+    ngram: int = Field(default=3, ge=1, le=8, description="character n-gram length of the "
+                       "features, 1..8")
+    dim: int = Field(default=256, ge=16, le=65536, description="hashed feature dimensions, "
+                     "16..65536")
+
+    @model_validator(mode="after")
+    def _rules(self) -> DetectorParams:
+        if (self.history + self.dup_window) * self.dim > MAX_FEATURES:
+            raise rule_error("history", f"(history + dup_window) x dim must be <= 2^24, got "
+                             f"({self.history} + {self.dup_window}) x {self.dim} (remember "
+                             "fewer prompts or use fewer dimensions)")
+        return self
 
 
 @DEFENSES.register(NAME, params=DetectorParams)

@@ -38,18 +38,20 @@ class LogprobGuardParams(PluginParams):
     """The parameters of ``logprob-guard``."""
 
     hide: bool = Field(default=False, description="return no logprobs at all")
-    max_top_logprobs: int | None = Field(default=None, description="at most this many "
-                                         "alternatives per token, 0..20 (0: the chosen token's "
-                                         "only; default: no cap)")
-    round_to: float | None = Field(default=None, description="round every logprob to a multiple "
-                                   "of this step, (0, 100] (default: no rounding)")
-    noise_std: float = Field(default=0.0, description="Gaussian noise (nats) on every logprob, "
-                             "0..100")
+    max_top_logprobs: int | None = Field(default=None, ge=0, le=20, description="at most this "
+                                         "many alternatives per token, 0..20 (0: the chosen "
+                                         "token's only; default: no cap)")
+    round_to: float | None = Field(default=None, ge=0.001, le=100, description="round every "
+                                   "logprob to a multiple of this step, 0.001..100 (default: "
+                                   "no rounding)")
+    noise_std: float = Field(default=0.0, ge=0, le=100, description="Gaussian noise (nats) on "
+                             "every logprob, 0..100")
     consistent_noise: bool = Field(default=True, description="the noise is a function of the "
                                    "prompt (asking again returns the same values)")
     ignore_logit_bias: bool = Field(default=True, description="drop the request's logit_bias "
                                     "before sampling")
-    seed: int = Field(default=0, description="seed of the noise")
+    seed: int = Field(default=0, ge=0, le=2**31 - 1, description="seed of the noise, "
+                      "0..2^31-1")
 
 
 @DEFENSES.register(NAME, params=LogprobGuardParams)

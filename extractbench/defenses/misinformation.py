@@ -34,39 +34,81 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from extractbench.defenses import params as P
 from extractbench.defenses.base import DEFENSES, Defense, RequestContext
 from extractbench.defenses.features import embed, embed_all, min_distance
 from extractbench.defenses.poison import poison, prompt_rng
-from extractbench.registry import PluginParams
+from extractbench.registry import PluginParams, rule_error
 from extractbench.types import Generation
 
 NAME = "misinformation"
 
 
-class MisinformationParams(PluginParams):
-    """The parameters of ``misinformation`` (give a reference set or learn_first)."""
+MAX_REFERENCE = 100_000
+"""Most prompts in the reference set (given, read from a file, drawn from a task and learned
+together), so building and searching it stays quick."""
+MAX_BANK = 2**27
+"""Most ``reference set size x dim``: the reference set's features (512 MB of float32)."""
 
-    threshold: float = Field(default=0.2, description="out-of-distribution distance above "
-                             "which an answer is poisoned, (0, 1)")
+
+class ReferenceTask(PluginParams):
+    """``misinformation``'s ``reference_task``: the benign split of a registered task."""
+
+    family: str = Field(min_length=1, description="a registered task family")
+    params: dict[str, Any] = Field(default_factory=dict, description="the family's parameters")
+    n: int = Field(default=200, ge=1, le=MAX_REFERENCE, description="benign prompts drawn, "
+                   "1..100000")
+    seed: int = Field(default=0, ge=0, le=2**31 - 1, description="seed of the draw, 0..2^31-1")
+
+
+class MisinformationParams(PluginParams):
+    """The parameters of ``misinformation`` (give a reference set or learn_first). Besides
+    each range, the reference set holds at most 100000 prompts in all."""
+
+    threshold: float = Field(default=0.2, gt=0, lt=1, description="out-of-distribution "
+                             "distance above which an answer is poisoned, (0, 1)")
     reference_prompts: list[str] | None = Field(default=None, description="benign prompts of "
                                                 "the reference set")
     reference_file: str | None = Field(default=None, description="a UTF-8 text file of benign "
                                        "prompts, one per line")
-    reference_task: dict[str, Any] | None = Field(default=None, description="{family, params, "
-                                                  "n, seed}: the benign split of a registered "
-                                                  "task")
-    learn_first: int = Field(default=0, description="take the first N prompts received as "
-                             "benign (>= 0)")
+    reference_task: ReferenceTask | None = Field(default=None, description="{family, params, "
+                                                 "n, seed}: the benign split of a registered "
+                                                 "task (n: 1..100000, default 200)")
+    learn_first: int = Field(default=0, ge=0, le=MAX_REFERENCE, description="take the first N "
+                             "prompts received as benign, 0..100000")
     abstract_digits: bool = Field(default=True, description="judge prompts by their wording, "
                                   "not their numbers")
-    ngram: int = Field(default=3, description="character n-gram length of the features, 1..8")
-    dim: int = Field(default=256, description="hashed feature dimensions, 16..65536")
+    ngram: int = Field(default=3, ge=1, le=8, description="character n-gram length of the "
+                       "features, 1..8")
+    dim: int = Field(default=256, ge=16, le=65536, description="hashed feature dimensions, "
+                     "16..65536 (reference set x dim <= 2^27)")
     close_tag: str = Field(default="</reasoning>", description="end of a reasoning block (the "
                            "final answer follows it)")
-    seed: int = Field(default=0, description="seed of the poisoning")
+    seed: int = Field(default=0, ge=0, le=2**31 - 1, description="seed of the poisoning, "
+                      "0..2^31-1")
+
+    @model_validator(mode="after")
+    def _rules(self) -> MisinformationParams:
+        task = self.reference_task.n if self.reference_task is not None else 0
+        problem = _size_problem(len(self.reference_prompts or ()) + task, self.learn_first,
+                                self.dim)
+        if problem is not None:
+            raise rule_error(*problem)
+        return self
+
+
+def _size_problem(prompts: int, learn_first: int, dim: int) -> tuple[str, str] | None:
+    """(field, problem) when a reference set of ``prompts`` + ``learn_first`` is too big."""
+    size = prompts + learn_first
+    if size > MAX_REFERENCE:
+        return ("learn_first", f"the reference set would hold {size} prompts, more than "
+                f"{MAX_REFERENCE} (reference prompts + reference_task.n + learn_first)")
+    if size * dim > MAX_BANK:
+        return ("dim", f"{size} reference prompts x dim {dim} is more than 2^27 features "
+                "(512 MB; use fewer dimensions)")
+    return None
 
 
 @DEFENSES.register(NAME, params=MisinformationParams)
@@ -110,17 +152,25 @@ class Misinformation(Defense):
         if not prompts and not self.learn_first:
             raise ValueError(f"{NAME}: no reference set; give reference_prompts, "
                              "reference_file, reference_task or learn_first >= 1")
-        self._bank = embed_all(prompts, self.dim, self.ngram, self.abstract_digits)
+        problem = _size_problem(len(prompts), self.learn_first, self.dim)
+        if problem is not None:
+            raise ValueError(f"{NAME}: {problem[0]}: {problem[1]}")
+        # room for the learned prompts up front: appending one at a time would copy the whole
+        # set on every request (quadratic in learn_first)
+        self._bank = np.zeros((len(prompts) + self.learn_first, self.dim), dtype=np.float32)
+        self._bank[: len(prompts)] = embed_all(prompts, self.dim, self.ngram,
+                                               self.abstract_digits)
+        self._size = len(prompts)
         self._learned = 0
 
     @property
     def reference_size(self) -> int:
-        return len(self._bank)
+        return self._size
 
     def score(self, prompt: str) -> float:
         """Out-of-distribution score: distance to the nearest reference prompt (1.0 when the
         set is empty)."""
-        d = min_distance(self._vec(prompt), self._bank)
+        d = min_distance(self._vec(prompt), self._bank[: self._size])
         return 1.0 if d is None else d
 
     def _vec(self, prompt: str) -> npt.NDArray[np.float32]:
@@ -129,7 +179,8 @@ class Misinformation(Defense):
     def transform(self, ctx: RequestContext, generations: list[Generation]) -> list[Generation]:
         if self._learned < self.learn_first:
             self._learned += 1
-            self._bank = np.vstack([self._bank, self._vec(ctx.prompt)[None, :]])
+            self._bank[self._size] = self._vec(ctx.prompt)
+            self._size += 1
             return generations
         distance = self.score(ctx.prompt)
         if distance <= self.threshold:
@@ -161,7 +212,7 @@ def _task_prompts(spec: dict[str, Any]) -> list[str]:
     if unknown:
         raise ValueError(f"{NAME}: reference_task: unknown field(s) {sorted(unknown)} "
                          "(allowed: family, params, n, seed)")
-    n = P.integer(NAME, "reference_task.n", spec.get("n", 200), 1)
+    n = P.integer(NAME, "reference_task.n", spec.get("n", 200), 1, MAX_REFERENCE)
     seed = P.integer(NAME, "reference_task.seed", spec.get("seed", 0))
     try:
         factory = TASKS.get(str(spec["family"]))

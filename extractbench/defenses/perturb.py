@@ -38,15 +38,17 @@ NAME = "perturb"
 class PerturbParams(PluginParams):
     """The parameters of ``perturb`` (set temperature or poison_fraction)."""
 
-    temperature: float | None = Field(default=None, description="sample at least at this "
-                                      "temperature, (0, 2] (default: as requested)")
-    poison_fraction: float = Field(default=0.0, description="share of answers made wrong by "
-                                   "one character of the final answer, 0..1")
+    temperature: float | None = Field(default=None, ge=0.01, le=2, description="sample at "
+                                      "least at this temperature, 0.01..2 (default: as "
+                                      "requested)")
+    poison_fraction: float = Field(default=0.0, ge=0, le=1, description="share of answers made "
+                                   "wrong by one character of the final answer, 0..1")
     scope: Literal["all", "flagged"] = Field(default="all", description="perturb every key, or "
                                              "only keys a detector has flagged")
     close_tag: str = Field(default="</reasoning>", description="end of a reasoning block (the "
                            "final answer follows it)")
-    seed: int = Field(default=0, description="seed of the perturbation")
+    seed: int = Field(default=0, ge=0, le=2**31 - 1, description="seed of the perturbation, "
+                      "0..2^31-1")
 
 
 @DEFENSES.register(NAME, params=PerturbParams)

@@ -21,11 +21,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from extractbench.defenses import params as P
 from extractbench.defenses.base import DEFENSES, Defense, Rejection, RequestContext
-from extractbench.registry import PluginParams
+from extractbench.registry import PluginParams, rule_error
 from extractbench.types import Generation
 
 NAME = "rate-limit"
@@ -45,22 +45,34 @@ class _Window:
 
 
 class RateLimitParams(PluginParams):
-    """The parameters of ``rate-limit`` (set at least one rate or quota)."""
+    """The parameters of ``rate-limit`` (set at least one rate or quota; a burst needs its
+    rate)."""
 
-    requests_per_minute: float | None = Field(default=None, description="request bucket refill "
-                                              "rate per key (> 0; default: no request bucket)")
-    request_burst: int | None = Field(default=None, description="request bucket size (>= 1; "
-                                      "default: one minute's worth)")
-    tokens_per_minute: float | None = Field(default=None, description="token bucket refill rate "
-                                            "per key (> 0; default: no token bucket)")
-    token_burst: int | None = Field(default=None, description="token bucket size (>= 1; "
-                                    "default: one minute's worth)")
-    requests_per_day: int | None = Field(default=None, description="request quota per key per "
-                                         "day_s window (>= 1; default: none)")
-    tokens_per_day: int | None = Field(default=None, description="token quota per key per day_s "
-                                       "window (>= 1; default: none)")
-    day_s: float = Field(default=86400.0, description="length of the quota window in seconds "
-                         "(> 0)")
+    requests_per_minute: float | None = Field(default=None, ge=0.001, le=10**6,
+                                              description="request bucket refill rate per "
+                                              "key, 0.001..10^6 (default: no request bucket)")
+    request_burst: int | None = Field(default=None, ge=1, le=10**9, description="request bucket "
+                                      "size, 1..10^9 (default: one minute's worth)")
+    tokens_per_minute: float | None = Field(default=None, ge=0.001, le=10**12,
+                                            description="token bucket refill rate per key, "
+                                            "0.001..10^12 (default: no token bucket)")
+    token_burst: int | None = Field(default=None, ge=1, le=10**12, description="token bucket "
+                                    "size, 1..10^12 (default: one minute's worth)")
+    requests_per_day: int | None = Field(default=None, ge=1, le=10**9, description="request "
+                                         "quota per key per day_s window, 1..10^9 (default: "
+                                         "none)")
+    tokens_per_day: int | None = Field(default=None, ge=1, le=10**12, description="token quota "
+                                       "per key per day_s window, 1..10^12 (default: none)")
+    day_s: float = Field(default=86400.0, gt=0, le=31_536_000, description="length of the "
+                         "quota window in seconds, (0, 31536000] (a year)")
+
+    @model_validator(mode="after")
+    def _rules(self) -> RateLimitParams:
+        if self.request_burst is not None and self.requests_per_minute is None:
+            raise rule_error("request_burst", "needs requests_per_minute")
+        if self.token_burst is not None and self.tokens_per_minute is None:
+            raise rule_error("token_burst", "needs tokens_per_minute")
+        return self
 
 
 @DEFENSES.register(NAME, params=RateLimitParams)

@@ -37,12 +37,12 @@ class ReasoningGuardParams(PluginParams):
 
     mode: Literal["strip", "summary"] = Field(default="strip", description="remove the "
                                               "reasoning block, or replace it with a summary")
-    open_tag: str = Field(default="<reasoning>", description="text that opens a reasoning "
-                          "block")
-    close_tag: str = Field(default="</reasoning>", description="text that closes a reasoning "
-                           "block")
-    summary_chars: int = Field(default=40, description="summary: characters kept of the "
-                               "block's first line, 0..1000")
+    open_tag: str = Field(default="<reasoning>", min_length=1, description="text that opens a "
+                          "reasoning block (not empty)")
+    close_tag: str = Field(default="</reasoning>", min_length=1, description="text that closes "
+                           "a reasoning block (not empty)")
+    summary_chars: int = Field(default=40, ge=0, le=1000, description="summary: characters "
+                               "kept of the block's first line, 0..1000")
 
 
 @DEFENSES.register(NAME, params=ReasoningGuardParams)

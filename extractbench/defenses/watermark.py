@@ -7,9 +7,10 @@ preference, and the owner can test a suspect model's outputs with the secret ``k
 attacker learns; it is worth what the test tells apart — which is why every figure comes with
 the same test on a control student trained on unwatermarked outputs.
 
-Parameters: ``key`` (the secret, an integer), ``gamma`` (green share of the vocabulary, in
-(0, 1)), ``delta`` (logit bias on green tokens, in (0, 20]; larger is easier to detect and
-costs more accuracy). Sampling time only: works on the reference models, not in proxy mode.
+Parameters: ``key`` (the secret, an integer 0..2^62), ``gamma`` (green share of the
+vocabulary, 0.01..0.99), ``delta`` (logit bias on green tokens, in (0, 20]; larger is easier
+to detect and costs more accuracy). Sampling time only: works on the reference models, not in
+proxy mode.
 """
 
 from __future__ import annotations
@@ -30,10 +31,11 @@ NAME = "watermark"
 class WatermarkParams(PluginParams):
     """The parameters of ``watermark``."""
 
-    key: int = Field(default=15485863, description="the secret key, 0..2^62")
-    gamma: float = Field(default=0.5, description="green share of the vocabulary, (0, 1)")
-    delta: float = Field(default=2.0, description="logit bias on green tokens, (0, 20] (larger "
-                         "is easier to detect and costs more accuracy)")
+    key: int = Field(default=15485863, ge=0, le=2**62, description="the secret key, 0..2^62")
+    gamma: float = Field(default=0.5, ge=0.01, le=0.99, description="green share of the "
+                         "vocabulary, 0.01..0.99")
+    delta: float = Field(default=2.0, gt=0, le=20, description="logit bias on green tokens, "
+                         "(0, 20] (larger is easier to detect and costs more accuracy)")
 
 
 @DEFENSES.register(NAME, params=WatermarkParams)

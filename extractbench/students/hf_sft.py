@@ -24,17 +24,19 @@ when available), ``chat_template`` (true).
 
 from __future__ import annotations
 
+import re
 import time
 import warnings
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from extractbench.registry import PluginParams
+from extractbench.registry import PluginParams, rule_error
 from extractbench.students.base import STUDENTS, FitReport, TrainPair
 
 INSTALL_HINT = "pip install 'extractbench[hf]' (transformers and peft)"
+_DEVICE = re.compile(r"auto|cpu|mps|cuda(?::[0-9]{1,2})?")
 
 
 def _require() -> tuple[Any, Any]:
@@ -47,26 +49,41 @@ def _require() -> tuple[Any, Any]:
 
 
 class HFSFTParams(PluginParams):
-    """The parameters of ``hf-sft``."""
+    """The parameters of ``hf-sft`` (besides each range, ``min_steps <= max_steps``)."""
 
-    model_path: str = Field(description="a local checkpoint directory (config.json, weights, "
-                            "tokenizer); nothing is downloaded")
-    lora_r: int = Field(default=8, description="LoRA rank (>= 1)")
-    lora_alpha: int = Field(default=16, description="LoRA scaling")
-    lora_dropout: float = Field(default=0.0, description="LoRA dropout")
+    model_path: str = Field(min_length=1, description="a local checkpoint directory "
+                            "(config.json, weights, tokenizer); nothing is downloaded")
+    lora_r: int = Field(default=8, ge=1, le=256, description="LoRA rank, 1..256")
+    lora_alpha: int = Field(default=16, ge=1, le=1024, description="LoRA scaling, 1..1024")
+    lora_dropout: float = Field(default=0.0, ge=0, lt=1, description="LoRA dropout, [0, 1)")
     target_modules: list[str] | None = Field(default=None, description="modules to adapt "
                                              "(default: peft's choice for the architecture, "
                                              "else all linear layers)")
-    lr: float = Field(default=2e-4, description="learning rate")
-    epochs: float = Field(default=3.0, description="passes over the harvest (clamped to "
-                          "min_steps..max_steps)")
-    batch_size: int = Field(default=8, description="pairs per optimiser step (>= 1)")
-    min_steps: int = Field(default=10, description="fewest optimiser steps (<= max_steps)")
-    max_steps: int = Field(default=1000, description="most optimiser steps")
-    max_length: int = Field(default=512, description="tokens per example (>= 8)")
-    device: str = Field(default="auto", description="torch device (auto: CUDA when available)")
+    lr: float = Field(default=2e-4, gt=0, le=1, description="learning rate, (0, 1]")
+    epochs: float = Field(default=3.0, gt=0, le=10_000, description="passes over the harvest, "
+                          "(0, 10000] (clamped to min_steps..max_steps)")
+    batch_size: int = Field(default=8, ge=1, le=256, description="pairs per optimiser step, "
+                            "1..256")
+    min_steps: int = Field(default=10, ge=0, le=100_000, description="fewest optimiser steps, "
+                           "0..100000 (<= max_steps)")
+    max_steps: int = Field(default=1000, ge=0, le=100_000, description="most optimiser steps, "
+                           "0..100000")
+    max_length: int = Field(default=512, ge=8, le=8192, description="tokens per example, "
+                            "8..8192")
+    device: str = Field(default="auto", description="torch device: auto (CUDA when "
+                        "available), cpu, mps, cuda or cuda:N")
     chat_template: bool = Field(default=True, description="format prompts with the tokenizer's "
                                 "chat template when it has one")
+
+    @model_validator(mode="after")
+    def _rules(self) -> HFSFTParams:
+        if self.min_steps > self.max_steps:
+            raise rule_error("min_steps", f"must be <= max_steps ({self.max_steps}), "
+                             f"got {self.min_steps}")
+        if not _DEVICE.fullmatch(self.device):
+            raise rule_error("device", f"must be auto, cpu, mps, cuda or cuda:N, got "
+                             f"{self.device!r}")
+        return self
 
 
 class HFSFTStudent:

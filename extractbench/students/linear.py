@@ -11,12 +11,12 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from pydantic import Field
+from pydantic import Field, model_validator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.linear_model import LogisticRegression
 
-from extractbench.registry import PluginParams
+from extractbench.registry import PluginParams, rule_error
 from extractbench.students.base import STUDENTS, FitReport, TrainPair
 
 
@@ -26,17 +26,39 @@ def class_key(response: str) -> str:
     return response.strip().rstrip(".").strip().casefold()
 
 
-class LinearParams(PluginParams):
-    """The parameters of ``linear``."""
+MAX_WEIGHTS = 2**25
+"""Most ``max_classes x n_features`` (the logistic regression keeps about six floats per
+class and feature in training: about 1.6 GB at this cap)."""
 
-    n_features: int = Field(default=2**16, description="hashed features per analyzer (>= 16)")
-    word_ngrams: int = Field(default=2, description="longest word n-gram (>= 1)")
-    char_min: int = Field(default=3, description="shortest character n-gram (>= 1)")
-    char_max: int = Field(default=5, description="longest character n-gram (>= char_min)")
-    C: float = Field(default=10.0, description="inverse regularisation strength (> 0)")
-    max_iter: int = Field(default=200, description="solver iterations")
-    max_classes: int = Field(default=200, description="most frequent responses kept as classes "
-                             "(>= 1)")
+
+class LinearParams(PluginParams):
+    """The parameters of ``linear``. Besides each range: ``char_min <= char_max`` and
+    ``max_classes x n_features <= 2^25`` (the model's weights stay under about 1.6 GB)."""
+
+    n_features: int = Field(default=2**16, ge=16, le=2**20, description="hashed features per "
+                            "analyzer, 16..2^20")
+    word_ngrams: int = Field(default=2, ge=1, le=5, description="longest word n-gram, 1..5")
+    char_min: int = Field(default=3, ge=1, le=10, description="shortest character n-gram, "
+                          "1..10")
+    char_max: int = Field(default=5, ge=1, le=10, description="longest character n-gram, "
+                          "1..10 (>= char_min)")
+    C: float = Field(default=10.0, gt=0, le=1e6, description="inverse regularisation "
+                     "strength, (0, 10^6]")
+    max_iter: int = Field(default=200, ge=1, le=10_000, description="solver iterations, "
+                          "1..10000")
+    max_classes: int = Field(default=200, ge=1, le=10_000, description="most frequent "
+                             "responses kept as classes, 1..10000")
+
+    @model_validator(mode="after")
+    def _rules(self) -> LinearParams:
+        if self.char_min > self.char_max:
+            raise rule_error("char_min", f"must be <= char_max ({self.char_max}), "
+                             f"got {self.char_min}")
+        if self.max_classes * self.n_features > MAX_WEIGHTS:
+            raise rule_error("max_classes", f"max_classes x n_features must be <= 2^25, got "
+                             f"{self.max_classes} x {self.n_features} (use fewer classes or "
+                             "features)")
+        return self
 
 
 class LinearStudent:

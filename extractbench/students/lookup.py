@@ -8,24 +8,34 @@ import time
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from extractbench.registry import PluginParams
+from extractbench.registry import PluginParams, rule_error
 from extractbench.students.base import STUDENTS, FitReport, TrainPair
 
 
 class LookupParams(PluginParams):
-    """The parameters of ``lookup``."""
+    """The parameters of ``lookup`` (besides each range, ``ngram_min <= ngram_max``)."""
 
     analyzer: Literal["char_wb", "word"] = Field(default="char_wb", description="n-grams of "
                                                  "characters (within words) or of words")
-    ngram_min: int = Field(default=2, description="shortest n-gram (>= 1)")
-    ngram_max: int = Field(default=4, description="longest n-gram (>= ngram_min)")
+    ngram_min: int = Field(default=2, ge=1, le=10, description="shortest n-gram, 1..10")
+    ngram_max: int = Field(default=4, ge=1, le=10, description="longest n-gram, 1..10 "
+                           "(>= ngram_min)")
+
+    @model_validator(mode="after")
+    def _rules(self) -> LookupParams:
+        if self.ngram_min > self.ngram_max:
+            raise rule_error("ngram_min", f"must be <= ngram_max ({self.ngram_max}), "
+                             f"got {self.ngram_min}")
+        return self
 
 
 class LookupStudent:
-    """Answers with the response of the nearest harvested prompt; with no data, answers ""."""
+    """Answers with the response of the nearest harvested prompt; with no data, answers "" (a
+    harvest without an n-gram of the range answers its first response, as any prompt sharing
+    no n-gram with the harvest does)."""
 
     def __init__(self, analyzer: Literal["char_wb", "word"] = "char_wb", ngram_min: int = 2,
                  ngram_max: int = 4) -> None:
@@ -44,13 +54,21 @@ class LookupStudent:
         if pairs:
             self._vec = TfidfVectorizer(analyzer=self.analyzer, ngram_range=self.ngram,
                                         sublinear_tf=True, lowercase=True)
-            self._matrix = self._vec.fit_transform([p.prompt for p in pairs])
+            try:
+                self._matrix = self._vec.fit_transform([p.prompt for p in pairs])
+            except ValueError as exc:
+                # no prompt has an n-gram this long (word 5-grams of three-word prompts):
+                # every prompt is as near as any other, as for a prompt that shares none
+                if "empty vocabulary" not in str(exc):
+                    raise
+                self._vec = None
         return FitReport(train_s=time.time() - t0, steps=0, examples=len(pairs),
                          details={"memorised": len(pairs)})
 
     def predict(self, prompts: list[str], max_tokens: int) -> list[str]:
-        if self._vec is None:
-            return ["" for _ in prompts]
+        if self._vec is None:  # no data: ""; no n-grams: the first response (argmax of 0s)
+            first = self._responses[0] if self._responses else ""
+            return [first for _ in prompts]
         out: list[str] = []
         for start in range(0, len(prompts), 512):
             sims = self._vec.transform(prompts[start : start + 512]) @ self._matrix.T

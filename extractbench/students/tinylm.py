@@ -21,11 +21,11 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from extractbench.reference import tokenizer
 from extractbench.reference.config import LMConfig
-from extractbench.registry import PluginParams
+from extractbench.registry import PluginParams, rule_error
 from extractbench.students.base import STUDENTS, FitReport, TrainPair
 
 if TYPE_CHECKING:  # torch loads when a student trains, not when it is listed or validated
@@ -54,20 +54,59 @@ def soft_labels(pair: TrainPair) -> SoftLabels | None:
     return tuple(out)
 
 
-class TinyLMParams(PluginParams):
-    """The parameters of ``tinylm``."""
+TRAIN_MEMORY_CAP = 4 * 2**30
+"""Most memory (bytes) a ``tinylm`` configuration may need to train, by
+:func:`train_memory`: 4 GiB, what a shared CPU machine can give one student."""
 
-    d_model: int = Field(default=64, description="model width (a multiple of n_heads)")
-    n_layers: int = Field(default=2, description="transformer layers")
-    n_heads: int = Field(default=4, description="attention heads")
-    batch_size: int = Field(default=64, description="pairs per optimiser step")
-    lr: float = Field(default=3e-3, description="learning rate")
-    epochs: float = Field(default=30.0, description="passes over the harvest (clamped to "
-                          "min_steps..max_steps)")
-    min_steps: int = Field(default=50, description="fewest optimiser steps (<= max_steps)")
-    max_steps: int = Field(default=1000, description="most optimiser steps")
-    kd_weight: float = Field(default=0.5, description="weight of the distillation term where "
-                             "the harvest has logprobs, 0..1 (0: text only)")
+
+def train_memory(d_model: int, n_layers: int, batch_size: int) -> int:
+    """Bytes a training step needs at worst (every sequence at the 512-token cap): the
+    activations kept for the backward pass (per token and layer about ``28 d_model + 600``
+    floats, plus about 1500 per token for the embeddings and logits) and the weights with
+    their gradients and Adam moments. Measured on CPU with PyTorch's attention; the
+    defaults need about 0.8 GB."""
+    activations = batch_size * MAX_LEN_CAP * (n_layers * (28 * d_model + 600) + 1500)
+    weights = 4 * 12 * n_layers * d_model * d_model
+    return 4 * (activations + weights)
+
+
+class TinyLMParams(PluginParams):
+    """The parameters of ``tinylm``. Besides each range: ``d_model`` is a multiple of
+    ``n_heads``, ``min_steps <= max_steps``, and a training step fits in 4 GiB
+    (:func:`train_memory`: wide, deep models take smaller batches)."""
+
+    d_model: int = Field(default=64, ge=8, le=1024, description="model width, 8..1024 (a "
+                         "multiple of n_heads)")
+    n_layers: int = Field(default=2, ge=1, le=12, description="transformer layers, 1..12")
+    n_heads: int = Field(default=4, ge=1, le=16, description="attention heads, 1..16")
+    batch_size: int = Field(default=64, ge=1, le=1024, description="pairs per optimiser step, "
+                            "1..1024 (with d_model and n_layers, a training step fits in "
+                            "4 GiB)")
+    lr: float = Field(default=3e-3, gt=0, le=1, description="learning rate, (0, 1]")
+    epochs: float = Field(default=30.0, gt=0, le=10_000, description="passes over the harvest, "
+                          "(0, 10000] (clamped to min_steps..max_steps)")
+    min_steps: int = Field(default=50, ge=0, le=100_000, description="fewest optimiser steps, "
+                           "0..100000 (<= max_steps)")
+    max_steps: int = Field(default=1000, ge=0, le=100_000, description="most optimiser steps, "
+                           "0..100000")
+    kd_weight: float = Field(default=0.5, ge=0, le=1, description="weight of the distillation "
+                             "term where the harvest has logprobs, 0..1 (0: text only)")
+
+    @model_validator(mode="after")
+    def _rules(self) -> TinyLMParams:
+        if self.d_model % self.n_heads:
+            raise rule_error("d_model", f"must be a multiple of n_heads ({self.n_heads}), "
+                             f"got {self.d_model}")
+        if self.min_steps > self.max_steps:
+            raise rule_error("min_steps", f"must be <= max_steps ({self.max_steps}), "
+                             f"got {self.min_steps}")
+        need = train_memory(self.d_model, self.n_layers, self.batch_size)
+        if need > TRAIN_MEMORY_CAP:
+            raise rule_error("batch_size", f"a training step of d_model {self.d_model} x "
+                             f"n_layers {self.n_layers} x batch_size {self.batch_size} needs "
+                             f"about {need / 2**30:.1f} GiB, more than 4 GiB (use a smaller "
+                             "batch_size, d_model or n_layers)")
+        return self
 
 
 class TinyLMStudent:

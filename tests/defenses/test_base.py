@@ -49,8 +49,9 @@ def test_from_specs_builds_in_order_from_pairs_or_spec_objects() -> None:
 @pytest.mark.parametrize(("specs", "expected"), [
     ([("no-such", {})], "endpoints.ref.defenses.0.name: unknown defense 'no-such'"),
     ([("perturb", {"poison_fraction": 1.5})],
-     "endpoints.ref.defenses.0.params: perturb: poison_fraction must be a number in [0, 1], "
-     "got 1.5"),
+     "endpoints.ref.defenses.0.params.poison_fraction: must be a number in [0, 1], got 1.5"),
+    ([("logprob-guard", {"ignore_logit_bias": False})],
+     "endpoints.ref.defenses.0.params: logprob-guard: nothing to do"),
     ([("rate-limit", {"rmp": 3})],
      "endpoints.ref.defenses.0.params.rmp: unknown parameter (rate-limit takes: day_s, "),
     ([("logprob-guard", {"hide": "yes"})],

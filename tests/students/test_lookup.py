@@ -41,3 +41,13 @@ def test_word_analyzer_and_bad_params() -> None:
         LookupStudent(analyzer="bytes")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="ngram_min <= ngram_max"):
         LookupStudent(ngram_min=4, ngram_max=2)
+
+
+def test_word_ngrams_longer_than_every_prompt_answer_the_first_response() -> None:
+    """``validate`` accepts word 10-grams; prompts of fewer words have none, which sklearn
+    refuses ("empty vocabulary"). The student still trains: every harvested prompt is then as
+    near as any other, so it answers as for a prompt sharing no n-gram (the first one)."""
+    student = LookupStudent(analyzer="word", ngram_min=10, ngram_max=10)
+    report = student.fit(PAIRS, seed=0)
+    assert report.examples == 3
+    assert student.predict(["Boulru Pel job?", "anything"], 8) == ["Caskwell", "Caskwell"]
