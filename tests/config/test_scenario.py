@@ -154,9 +154,9 @@ def test_parameter_problems_are_reported_with_schema_problems(tmp_path: Path) ->
 
 @pytest.mark.parametrize(("old", "new", "line"), [
     ("rp: {name: random-pool}", "rp: {name: random-pool, params: {batch: 0}}",
-     "attacks.rp.params: random-pool: batch must be at least 1"),
+     "attacks.rp.params.batch: must be an integer in [1, 1024], got 0"),
     ("s: {name: tinylm}", "s: {name: tinylm, params: {d_model: 66}}",
-     "students.s.params: tinylm: d_model must be a multiple of n_heads"),
+     "students.s.params.d_model: must be a multiple of n_heads (4), got 66"),
 ])
 def test_bad_parameter_values_fail_at_validate(tmp_path: Path, old: str, new: str,
                                                line: str) -> None:

@@ -215,7 +215,7 @@ def test_cli_bad_input_is_one_line_and_exit_2(upstream: RunningServer, tmp_path:
     cases = [
         ("defenses:\n  - name: no-such-defense\n", "defenses.0.name: unknown defense"),
         ("defenses:\n  - {name: perturb, params: {poison_fraction: 2}}\n",
-         "defenses.0.params: perturb: poison_fraction must be a number in [0, 1]"),
+         "defenses.0.params.poison_fraction: must be a number in [0, 1], got 2"),
         ("defenses:\n  - {name: watermark}\n", "watermark: sampling-time defense"),
     ]
     for text, expected in cases:
