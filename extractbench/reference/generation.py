@@ -29,6 +29,10 @@ __all__ = [
     "greedy",
 ]
 
+MIN_TEMPERATURE = 1e-4
+"""Temperatures below this sample greedily (as 0 does): a logit divided by 1e-38 overflows to
+infinity and the softmax is undefined; at 1e-4 the distribution is already one-hot."""
+
 
 def _top_p_filter(probs: torch.Tensor, top_p: float) -> torch.Tensor:
     if top_p >= 1.0:
@@ -77,7 +81,7 @@ def generate(
         for proc in processors:
             logits = proc(ids, logits)
         logp = torch.log_softmax(logits, dim=-1)
-        if params.temperature <= 0:
+        if params.temperature < MIN_TEMPERATURE:  # 0, or so close that logits/t overflow
             nxt = logits.argmax(-1)
         else:
             probs = torch.softmax(logits / params.temperature, dim=-1)

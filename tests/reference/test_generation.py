@@ -62,3 +62,13 @@ def test_generation_is_unchanged_by_the_cache_for_greedy_and_sampling() -> None:
                 assert a.logprobs is not None and b.logprobs is not None
                 assert all(abs(x.logprob - y.logprob) < 1e-4
                            for x, y in zip(a.logprobs, b.logprobs, strict=True))
+
+
+def test_a_temperature_just_above_zero_samples_greedily_instead_of_crashing() -> None:
+    torch.manual_seed(2)
+    model = TinyLM(LMConfig(d_model=32, n_layers=2, n_heads=4, d_ff=64)).eval()
+    prompts = ["What is 7 + 8?", "x"]
+    greedy = generate(model, prompts, SamplingParams(max_tokens=8, temperature=0.0))
+    for t in (1e-45, 1e-38, 1e-5):  # logits / 1e-38 overflow float32
+        tiny = generate(model, prompts, SamplingParams(max_tokens=8, temperature=t, seed=3))
+        assert [g.text for g in tiny] == [g.text for g in greedy]
