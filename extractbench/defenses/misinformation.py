@@ -29,6 +29,7 @@ are poisoned too; that shows as lost ``utility``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +158,11 @@ class Misinformation(Defense):
             raise ValueError(f"{NAME}: {problem[0]}: {problem[1]}")
         # room for the learned prompts up front: appending one at a time would copy the whole
         # set on every request (quadratic in learn_first)
+        self._prompts = prompts
+        self._build_bank()
+
+    def _build_bank(self) -> None:
+        prompts = self._prompts
         self._bank = np.zeros((len(prompts) + self.learn_first, self.dim), dtype=np.float32)
         self._bank[: len(prompts)] = embed_all(prompts, self.dim, self.ngram,
                                                self.abstract_digits)
@@ -166,6 +172,17 @@ class Misinformation(Defense):
     @property
     def reference_size(self) -> int:
         return self._size
+
+    def exclude_reference(self, forbidden: Callable[[str], bool]) -> int:
+        """Drop every reference prompt ``forbidden`` names (the benchmark's held-out content:
+        a defense must not be tuned on the items it is scored on); returns how many. Call
+        before the defense serves."""
+        kept = [p for p in self._prompts if not forbidden(p)]
+        dropped = len(self._prompts) - len(kept)
+        if dropped:
+            self._prompts = kept
+            self._build_bank()
+        return dropped
 
     def score(self, prompt: str) -> float:
         """Out-of-distribution score: distance to the nearest reference prompt (1.0 when the

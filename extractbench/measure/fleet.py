@@ -8,6 +8,7 @@ pipeline: reset between cells, its defense stack); the fleet never reads a serve
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from contextlib import ExitStack
@@ -34,6 +35,8 @@ BENIGN_EVAL_KEYS = 10
 
 KeyPair = tuple[str, str]
 """(key id, API key): the id is what logs show; the key is never logged."""
+
+log = logging.getLogger("extractbench.measure")
 
 
 class RunError(ExtractbenchError):
@@ -94,6 +97,7 @@ class Fleet:
         self.skipped: dict[str, str] = {}
         """Endpoint -> why its cells are skipped (a missing API key)."""
         self.served: dict[str, ServedModel] = {}
+        self._held_out: list[Any] | None = None
 
     # -- what an endpoint serves ------------------------------------------------------------
 
@@ -254,10 +258,27 @@ class Fleet:
             return None
         audit = AuditLog(self.run_dir / "audit" / f"{name}.jsonl")
         try:
-            return DefenseStack.from_specs(ep.defenses, audit,
-                                           where=f"endpoints.{name}.defenses")
+            stack = DefenseStack.from_specs(ep.defenses, audit,
+                                            where=f"endpoints.{name}.defenses")
         except DefenseConfigError as exc:
             raise RunError(f"{self.path}: {exc}") from None
+        for defense in stack.defenses:
+            exclude = getattr(defense, "exclude_reference", None)
+            if callable(exclude):
+                dropped = exclude(self.held_out_anywhere)
+                log.info("endpoint %s: %s: %d reference prompts dropped (held-out content of "
+                         "a cell)", name, defense.name, dropped)
+        return stack
+
+    def held_out_anywhere(self, prompt: str) -> bool:
+        """Whether ``prompt`` asks about content some cell of the scenario holds out (any
+        task, any seed): what no defense's reference set may contain."""
+        if self._held_out is None:
+            from extractbench.tasks import HeldOutContent
+
+            self._held_out = [HeldOutContent(self.tasks.get(t, seed))
+                              for t in self.sc.tasks for seed in self.sc.seeds]
+        return any(h.forbids(prompt) is not None for h in self._held_out)
 
 
 def preflight(name: str, base_url: str) -> None:
