@@ -137,6 +137,16 @@ class CellRecord(BaseModel):
     errors_by_type: dict[str, int] = Field(default_factory=dict)
     stop_reason: str = ""
 
+    # the attacker's compute: what training the student cost and reached
+    train_steps: int | None = Field(default=None, description="optimiser steps the student ran "
+                                    "(fixed per recipe, whatever the harvest size)")
+    train_tokens: int | None = Field(default=None, description="target tokens the student's "
+                                     "loss was taken on, over all steps")
+    train_loss: float | None = Field(default=None, description="the student's final training "
+                                     "loss")
+    converged: bool | None = Field(default=None, description="whether the student's training "
+                                   "reached a plateau (false: more compute would have helped)")
+
     # time
     wall_s: float = 0.0
     attack_s: float = 0.0

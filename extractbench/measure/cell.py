@@ -172,6 +172,8 @@ class CellRunner:
             tokens_estimated=any(e.tokens_estimated for e in got),
             cost_usd=spent.usd, harvest_pairs=len(got), errors_by_type=dict(stats.errors),
             stop_reason=got_campaign.stop_reason,
+            train_steps=student.fit.steps, train_tokens=student.fit.tokens_seen,
+            train_loss=student.fit.final_loss, converged=student.fit.converged,
             wall_s=time.time() - t0, attack_s=attack_s, train_s=student.fit.train_s,
             eval_s=eval_s, harvest_path=str(harvest_path.relative_to(self.run_dir)),
         )

@@ -150,10 +150,12 @@ def train(
     examples: Sequence[Example] | Callable[[random.Random], Example],
     cfg: TrainConfig,
     on_step: Callable[[int, float], None] | None = None,
+    tokens: list[int] | None = None,
 ) -> list[float]:
     """Train in place. ``examples`` is a fixed list or a sampler drawing fresh examples.
 
     Returns the loss per step. Deterministic for a given seed and torch thread count.
+    ``tokens`` (when given) gets the number of target tokens of each step's batch.
     """
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
@@ -177,6 +179,8 @@ def train(
             assert callable(sampler)
             enc = [_encode(sampler(rng), model.cfg) for _ in range(cfg.batch_size)]
         ids, mask, target = _batch(enc)
+        if tokens is not None:
+            tokens.append(int((target != -100).sum()))
         logits = model(ids, mask)
         soft = _soft_batch(enc, ids.shape[1]) if cfg.kd_weight > 0 else None
         loss = kd_loss(logits, target, soft, cfg.kd_weight)
@@ -190,3 +194,20 @@ def train(
             on_step(step, losses[-1])
     model.eval()
     return losses
+
+
+@torch.no_grad()
+def batch_loss(model: TinyLM, examples: Sequence[Example], cfg: TrainConfig) -> float:
+    """The training loss of ``model`` on every one of ``examples`` (in batches of
+    ``cfg.batch_size``, weighted by target tokens): an early-stopping check."""
+    model.eval()
+    enc = [_encode(e, model.cfg) for e in examples]
+    total, count = 0.0, 0
+    for i in range(0, len(enc), cfg.batch_size):
+        chunk = enc[i : i + cfg.batch_size]
+        ids, mask, target = _batch(chunk)
+        soft = _soft_batch(chunk, ids.shape[1]) if cfg.kd_weight > 0 else None
+        n = int((target != -100).sum())
+        total += float(kd_loss(model(ids, mask), target, soft, cfg.kd_weight)) * n
+        count += n
+    return total / max(1, count)

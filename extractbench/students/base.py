@@ -20,10 +20,20 @@ class TrainPair:
 
 @dataclass(frozen=True)
 class FitReport:
+    """What one training run cost and reached: the attacker's compute, recorded per cell."""
+
     train_s: float
     steps: int
+    """Optimiser steps (or iterations) run."""
     examples: int
     details: dict[str, Any] = field(default_factory=dict)
+    tokens_seen: int | None = None
+    """Target tokens the training loss was taken on, over all steps (None: not a token
+    model)."""
+    final_loss: float | None = None
+    """Training loss at the end (a tinylm: the mean over the last tenth of the steps)."""
+    converged: bool | None = None
+    """Whether training reached a plateau (None: nothing to converge, e.g. a lookup)."""
 
 
 class Student(Protocol):

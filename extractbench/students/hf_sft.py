@@ -10,15 +10,15 @@ imported only when this student is used.
 
 Training: each pair becomes ``prompt -> response + eos``, the prompt formatted with the
 tokenizer's chat template when it has one (``chat_template=True``) or as ``prompt + "\\n"``;
-the loss covers the response tokens only. Length follows the data like ``tinylm``:
-``epochs`` passes, clamped to [``min_steps``, ``max_steps``]. With no pairs the base
+the loss covers the response tokens only. Length is fixed per recipe like ``tinylm``:
+``steps`` optimiser steps whatever the harvest size. With no pairs the base
 checkpoint is used as is (the ``base_score`` recipe: the public model the attacker starts
 from). Prediction is greedy.
 
 Parameters: ``model_path`` (required), ``lora_r`` (8), ``lora_alpha`` (16), ``lora_dropout``
 (0.0), ``target_modules`` (default: peft's choice for the architecture, else all linear
-layers), ``lr`` (2e-4), ``epochs`` (3), ``batch_size`` (8), ``min_steps`` (10),
-``max_steps`` (1000), ``max_length`` (tokens per example, 512), ``device`` (``auto``: CUDA
+layers), ``lr`` (2e-4), ``batch_size`` (8), ``steps`` (200), ``max_length`` (tokens per
+example, 512), ``device`` (``auto``: CUDA
 when available), ``chat_template`` (true).
 """
 
@@ -49,7 +49,7 @@ def _require() -> tuple[Any, Any]:
 
 
 class HFSFTParams(PluginParams):
-    """The parameters of ``hf-sft`` (besides each range, ``min_steps <= max_steps``)."""
+    """The parameters of ``hf-sft``."""
 
     model_path: str = Field(min_length=1, description="a local checkpoint directory "
                             "(config.json, weights, tokenizer); nothing is downloaded")
@@ -60,14 +60,11 @@ class HFSFTParams(PluginParams):
                                              "(default: peft's choice for the architecture, "
                                              "else all linear layers)")
     lr: float = Field(default=2e-4, gt=0, le=1, description="learning rate, (0, 1]")
-    epochs: float = Field(default=3.0, gt=0, le=10_000, description="passes over the harvest, "
-                          "(0, 10000] (clamped to min_steps..max_steps)")
     batch_size: int = Field(default=8, ge=1, le=256, description="pairs per optimiser step, "
                             "1..256")
-    min_steps: int = Field(default=10, ge=0, le=100_000, description="fewest optimiser steps, "
-                           "0..100000 (<= max_steps)")
-    max_steps: int = Field(default=1000, ge=0, le=100_000, description="most optimiser steps, "
-                           "0..100000")
+    steps: int = Field(default=200, ge=1, le=100_000, description="optimiser steps, "
+                       "1..100000, whatever the harvest size (the attacker's compute is fixed "
+                       "per recipe)")
     max_length: int = Field(default=512, ge=8, le=8192, description="tokens per example, "
                             "8..8192")
     device: str = Field(default="auto", description="torch device: auto (CUDA when "
@@ -75,11 +72,18 @@ class HFSFTParams(PluginParams):
     chat_template: bool = Field(default=True, description="format prompts with the tokenizer's "
                                 "chat template when it has one")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _removed(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            gone = [k for k in ("epochs", "min_steps", "max_steps") if k in data]
+            if gone:
+                raise rule_error(gone[0], "was removed: training length no longer follows "
+                                 "the harvest size; give steps: N (fixed optimiser steps)")
+        return data
+
     @model_validator(mode="after")
     def _rules(self) -> HFSFTParams:
-        if self.min_steps > self.max_steps:
-            raise rule_error("min_steps", f"must be <= max_steps ({self.max_steps}), "
-                             f"got {self.min_steps}")
         if not _DEVICE.fullmatch(self.device):
             raise rule_error("device", f"must be auto, cpu, mps, cuda or cuda:N, got "
                              f"{self.device!r}")
@@ -91,8 +95,8 @@ class HFSFTStudent:
 
     def __init__(self, model_path: str, lora_r: int = 8, lora_alpha: int = 16,
                  lora_dropout: float = 0.0, target_modules: list[str] | None = None,
-                 lr: float = 2e-4, epochs: float = 3.0, batch_size: int = 8,
-                 min_steps: int = 10, max_steps: int = 1000, max_length: int = 512,
+                 lr: float = 2e-4, batch_size: int = 8, steps: int = 200,
+                 max_length: int = 512,
                  device: str = "auto", chat_template: bool = True) -> None:
         path = Path(model_path).expanduser()
         if not (path / "config.json").is_file():
@@ -101,13 +105,13 @@ class HFSFTStudent:
                              "nothing is fetched from the hub)")
         if lora_r < 1 or batch_size < 1 or max_length < 8:
             raise ValueError("hf-sft: lora_r and batch_size must be >= 1, max_length >= 8")
-        if min_steps > max_steps:
-            raise ValueError("hf-sft: min_steps must be <= max_steps")
+        if steps < 1:
+            raise ValueError(f"hf-sft: steps must be at least 1, got {steps}")
         self.path = path
         self.lora_r, self.lora_alpha, self.lora_dropout = lora_r, lora_alpha, lora_dropout
         self.target_modules = target_modules
-        self.lr, self.epochs, self.batch_size = lr, epochs, batch_size
-        self.min_steps, self.max_steps, self.max_length = min_steps, max_steps, max_length
+        self.lr, self.batch_size = lr, batch_size
+        self.steps, self.max_length = steps, max_length
         self._device = device
         self.chat_template = chat_template
         self.model: Any = None
@@ -121,12 +125,6 @@ class HFSFTStudent:
 
             self._device = "cuda" if torch.cuda.is_available() else "cpu"
         return self._device
-
-    def steps_for(self, n: int) -> int:
-        if n == 0:
-            return 0
-        want = int(self.epochs * n / self.batch_size)
-        return max(self.min_steps, min(self.max_steps, want))
 
     # -- formatting ---------------------------------------------------------------------------
 
@@ -162,7 +160,7 @@ class HFSFTStudent:
     def fit(self, pairs: list[TrainPair], seed: int) -> FitReport:
         t0 = time.time()
         self._load(seed)
-        steps = self.steps_for(len(pairs))
+        steps = self.steps if pairs else 0
         losses: list[float] = []
         if steps:
             losses = self._train(pairs, steps, seed)
@@ -172,8 +170,9 @@ class HFSFTStudent:
             "final_loss": losses[-1] if losses else None,
             "model_path": str(self.path), "device": self.device,
         }
+        tail = losses[-max(1, len(losses) // 10):] if losses else []
         return FitReport(train_s=time.time() - t0, steps=steps, examples=len(pairs),
-                         details=details)
+                         details=details, final_loss=sum(tail) / len(tail) if tail else None)
 
     def _train(self, pairs: list[TrainPair], steps: int, seed: int) -> list[float]:
         import random

@@ -108,8 +108,11 @@ class LinearStudent:
                 warnings.filterwarnings("ignore", message="The number of unique classes")
                 self._model.fit(self._features([x for x, _ in kept]),
                                 np.array([y for _, y in kept]))
-        return FitReport(train_s=time.time() - t0, steps=0, examples=len(kept),
-                         details={"classes": len(self._texts), "dropped": len(pairs) - len(kept)})
+        # trained to convergence (a convex problem): the solver's epochs are its compute
+        iters = int(np.max(self._model.n_iter_)) if self._model is not None else 0
+        return FitReport(train_s=time.time() - t0, steps=iters, examples=len(kept),
+                         details={"classes": len(self._texts), "dropped": len(pairs) - len(kept)},
+                         converged=(iters < self.max_iter) if self._model is not None else None)
 
     def predict(self, prompts: list[str], max_tokens: int) -> list[str]:
         if self._model is None:

@@ -131,8 +131,8 @@ def test_misspelt_parameter_is_one_line_naming_file_and_field(
 @pytest.mark.parametrize(("old", "new", "line"), [
     ("rp: {name: random-pool}", "rp: {name: random-pool, params: {batch: x}}",
      "attacks.rp.params.batch: expected an integer, got 'x'"),
-    ("s: {name: tinylm}", "s: {name: tinylm, params: {epochs: many}}",
-     "students.s.params.epochs: expected a number, got 'many'"),
+    ("s: {name: tinylm}", "s: {name: tinylm, params: {lr: many}}",
+     "students.s.params.lr: expected a number, got 'many'"),
     ("digits: 2,", "digits: '2',", "tasks.arith.params.digits: expected an integer, got '2'"),
     ("model: arith-ref}",
      "model: arith-ref, defenses: [{name: logprob-guard, params: {hide: 1}}]}",
@@ -193,8 +193,8 @@ def test_values_are_not_coerced(tmp_path: Path, old: str, new: str, line: str) -
      "endpoints.ref.prices.input_per_mtok: Input should be a finite number"),
     ("rp: {name: random-pool}", "rp: {name: random-pool, params: {temperature: .inf}}",
      "attacks.rp.params: temperature: .inf is not a finite number"),
-    ("s: {name: tinylm}", "s: {name: tinylm, params: {epochs: 100000000000000000000}}",
-     "students.s.params: epochs: 100000000000000000000 does not fit in 64 bits"),
+    ("s: {name: tinylm}", "s: {name: tinylm, params: {steps: 100000000000000000000}}",
+     "students.s.params: steps: 100000000000000000000 does not fit in 64 bits"),
     ("name: t\n", "name: t\nseeds: [-1]\n", "seeds.0: Input should be greater than or equal to 0"),
     ("{queries: 10}", "{queries: 10000000000}", "budgets.0.queries: Input should be less than"),
     ("attack_pool: 100", "attack_pool: 100000000",
@@ -295,11 +295,12 @@ def test_a_plugin_that_raises_something_unexpected_is_one_line(
 
 
 def test_the_hash_of_the_shipped_scenarios_is_unchanged() -> None:
-    """The hash is the resume key: stricter validation must not change it."""
+    """The hash is the resume key: stricter validation must not change it. (Pinned again when
+    the tinylm recipes moved to a fixed number of steps, which changes what the files say.)"""
     hashes = {p.name: scenario_hash(load_scenario(p))[:16]
               for p in sorted((ROOT / "scenarios").glob("*.yaml"))}
     assert hashes == {
-        "ci.yaml": "a674baf1cb08366b", "defenses.yaml": "05567abdb4e30e91",
-        "families.yaml": "413721ba9cb63de3", "standard.yaml": "2a55175061848980",
-        "students.yaml": "4801359c9b61e049", "vendors.yaml": "c6267cad1ea921a5",
+        "ci.yaml": "bcf3463f71ba903e", "defenses.yaml": "05567abdb4e30e91",
+        "families.yaml": "e38dcfb488f54bc9", "standard.yaml": "0baf2426f9ef385e",
+        "students.yaml": "0c3e0fa4956eb411", "vendors.yaml": "2a4154d17ec49a6c",
     }

@@ -38,7 +38,7 @@ budgets:
   - {queries: 5}
   - {queries: 10}
 students:
-  tinylm: {name: tinylm, params: {d_model: 32, n_layers: 1, min_steps: 5, max_steps: 5}}
+  tinylm: {name: tinylm, params: {d_model: 32, n_layers: 1, steps: 5}}
 seeds: [0]
 """
 
@@ -75,7 +75,7 @@ def _preload() -> None:
 
     for registry in (ATTACKS, DEFENSES, STUDENTS, TASKS):
         registry.entries()
-    student = STUDENTS.get("tinylm")(d_model=32, n_layers=1, min_steps=1, max_steps=1)
+    student = STUDENTS.get("tinylm")(d_model=32, n_layers=1, steps=1)
     student.fit([TrainPair(prompt="1 + 2?", response="3")], seed=0)  # loads torch._dynamo
 
 

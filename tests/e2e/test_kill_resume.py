@@ -24,7 +24,7 @@ attacks:
   rp: {name: random-pool}
 budgets: [{queries: 200}]
 students:
-  s: {name: tinylm, params: {d_model: 32, n_layers: 1, min_steps: 30, max_steps: 30}}
+  s: {name: tinylm, params: {d_model: 32, n_layers: 1, steps: 30}}
 seeds: [3]
 """
 

@@ -30,7 +30,7 @@ attacks:
   rp: {name: random-pool}
 budgets: [{queries: 5}, {queries: 30}]
 students:
-  s: {name: tinylm, params: {d_model: 32, n_layers: 1, min_steps: 10, max_steps: 10}}
+  s: {name: tinylm, params: {d_model: 32, n_layers: 1, steps: 10}}
 seeds: [3]
 gates:
   - {metric: teacher_score, min: 0.9}
@@ -195,7 +195,7 @@ WATERMARKED = TINY.replace(
     "    defenses: [{name: watermark, params: {delta: 20}}]",
 ).replace("budgets: [{queries: 5}, {queries: 30}]", "budgets: [{queries: 120}]").replace(
     "attack_pool: 80", "attack_pool: 200").replace(
-    "min_steps: 10, max_steps: 10", "min_steps: 150, max_steps: 150")
+    "steps: 10", "steps: 150")
 
 
 def test_watermark_profile_reports_student_and_control_statistics(tmp_path: Path) -> None:

@@ -56,8 +56,8 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_lora_training_learns_the_harvest(checkpoint: Path) -> None:
     pairs = [TrainPair("ping", "pong"), TrainPair("tick", "tock")] * 4
-    student = HFSFTStudent(str(checkpoint), lora_r=4, lr=1e-2, batch_size=4, min_steps=60,
-                           max_steps=60, target_modules=["c_attn", "c_proj", "c_fc"])
+    student = HFSFTStudent(str(checkpoint), lora_r=4, lr=1e-2, batch_size=4, steps=60,
+                           target_modules=["c_attn", "c_proj", "c_fc"])
     report = student.fit(pairs, seed=0)
     assert report.steps == 60
     first, final = report.details["first_loss"], report.details["final_loss"]
