@@ -54,3 +54,20 @@ STUDENTS: Registry[StudentFactory] = Registry("student", (
     "extractbench.students.lookup",
     "extractbench.students.hf_sft",  # imports transformers/peft only when used
 ))
+
+
+REMOVED_SCHEDULE = ("epochs", "min_steps", "max_steps")
+"""Parameters of the old training schedule, whose length followed the harvest size."""
+
+
+def refuse_removed_schedule(data: Any) -> Any:
+    """A parameter model's before-validator: the old schedule's parameters are an error that
+    says what to give instead."""
+    from extractbench.registry import rule_error
+
+    if isinstance(data, dict):
+        gone = [k for k in REMOVED_SCHEDULE if k in data]
+        if gone:
+            raise rule_error(gone[0], "was removed: training length no longer follows the "
+                             "harvest size; give steps: N (fixed optimiser steps)")
+    return data

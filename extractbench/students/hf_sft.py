@@ -33,7 +33,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from extractbench.registry import PluginParams, rule_error
-from extractbench.students.base import STUDENTS, FitReport, TrainPair
+from extractbench.students.base import STUDENTS, FitReport, TrainPair, refuse_removed_schedule
 
 INSTALL_HINT = "pip install 'extractbench[hf]' (transformers and peft)"
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(?::[0-9]{1,2})?")
@@ -75,12 +75,7 @@ class HFSFTParams(PluginParams):
     @model_validator(mode="before")
     @classmethod
     def _removed(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            gone = [k for k in ("epochs", "min_steps", "max_steps") if k in data]
-            if gone:
-                raise rule_error(gone[0], "was removed: training length no longer follows "
-                                 "the harvest size; give steps: N (fixed optimiser steps)")
-        return data
+        return refuse_removed_schedule(data)
 
     @model_validator(mode="after")
     def _rules(self) -> HFSFTParams:

@@ -26,7 +26,7 @@ from pydantic import Field, model_validator
 from extractbench.reference import tokenizer
 from extractbench.reference.config import LMConfig
 from extractbench.registry import PluginParams, rule_error
-from extractbench.students.base import STUDENTS, FitReport, TrainPair
+from extractbench.students.base import STUDENTS, FitReport, TrainPair, refuse_removed_schedule
 
 if TYPE_CHECKING:  # torch loads when a student trains, not when it is listed or validated
     from extractbench.reference.lm import TinyLM
@@ -70,8 +70,6 @@ def train_memory(d_model: int, n_layers: int, batch_size: int) -> int:
     return 4 * (activations + weights)
 
 
-REMOVED = ("epochs", "min_steps", "max_steps")
-"""Parameters of the old schedule, whose length followed the harvest size."""
 CHECK_EVERY = 50
 """With ``early_stop``: steps between checks of the held-back loss."""
 PATIENCE = 4
@@ -106,12 +104,7 @@ class TinyLMParams(PluginParams):
     @model_validator(mode="before")
     @classmethod
     def _removed(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            gone = [k for k in REMOVED if k in data]
-            if gone:
-                raise rule_error(gone[0], "was removed: training length no longer follows "
-                                 "the harvest size; give steps: N (fixed optimiser steps)")
-        return data
+        return refuse_removed_schedule(data)
 
     @model_validator(mode="after")
     def _rules(self) -> TinyLMParams:
