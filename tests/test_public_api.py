@@ -76,7 +76,7 @@ def test_run_from_a_running_event_loop_with_a_loaded_scenario(tmp_path: Path) ->
 
 # Exceptions that are not user-facing errors: control flow an attack catches (the budget is
 # spent), and internals that never leave their module (HTTP errors become the API's JSON).
-NOT_ERRORS = {"BudgetExhausted", "KeyDead", "_Converged", "ApiError"}
+NOT_ERRORS = {"BudgetExhausted", "KeyDead", "_Converged", "_Stop", "ApiError"}
 
 
 def test_every_exception_class_of_the_package_derives_from_the_base() -> None:
