@@ -31,7 +31,7 @@ from extractbench.reference.teachers import load_reference
 from extractbench.serving import RunningServer, ServedModel, create_app
 from extractbench.testing.faults import FaultProxy
 
-KEY = "sk-fault-table-0-5e0c1d2a"
+KEY = "fake-fault-table-0-5e0c1d2a"
 FAULTS = ["429:0.05", "500", "stall:1.5", "reset", "reset-served", "malformed", "cut"]
 
 

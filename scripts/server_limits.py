@@ -32,7 +32,7 @@ from typing import Any
 
 import httpx
 
-KEY = "sk-limits-script-0"
+KEY = "fake-limits-script-0"
 MiB = 1024 * 1024
 
 

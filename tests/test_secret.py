@@ -15,8 +15,9 @@ from extractbench.secret import Secret
 
 
 def test_a_secret_is_its_value_to_code_and_redacted_to_eyes() -> None:
-    s = Secret("sk-live-abcdef0123456789")
-    assert s == "sk-live-abcdef0123456789" and f"Bearer {s}" == "Bearer sk-live-abcdef0123456789"
+    s = Secret("fake-live-abcdef0123456789")
+    assert s == "fake-live-abcdef0123456789"
+    assert f"Bearer {s}" == "Bearer fake-live-abcdef0123456789"
     assert "abcdef" not in repr(s) and "abcdef" not in repr((("attacker-0", s),))
     with pytest.raises(TypeError):
         pickle.dumps(s)
@@ -43,9 +44,9 @@ def test_run_local_keys_do_not_show_in_a_traceback_with_locals() -> None:
 
 def test_server_keys_from_every_source_are_secrets(tmp_path) -> None:  # type: ignore[no-untyped-def]
     f = tmp_path / "keys"
-    f.write_text("b-0=sk-file-0123456789\n")
-    keys = load_keys(["a-0=sk-flag-0123456789"], str(f), "EB_TEST_KEYS",
-                     {"EB_TEST_KEYS": "c-0=sk-env-0123456789"})
+    f.write_text("b-0=fake-file-0123456789\n")
+    keys = load_keys(["a-0=fake-flag-0123456789"], str(f), "EB_TEST_KEYS",
+                     {"EB_TEST_KEYS": "c-0=fake-env-0123456789"})
     assert keys is not None and sorted(keys.values()) == ["a-0", "b-0", "c-0"]
     assert all(isinstance(k, Secret) for k in keys)
     assert "0123456789" not in repr(keys)

@@ -106,7 +106,7 @@ def served(model: TinyLM, n_keys: int = 1, block: int | None = None, after: int 
            extra: Sequence[Defense] = ()) -> Iterator[tuple[Endpoint, list[tuple[str, str]],
                                                             AuditLog]]:
     """A reference server for ``model`` behind a :class:`Blocker` (and ``extra`` defenses)."""
-    keys = [(f"attacker-{i}", f"sk-test-attacker-{i}-5be0c1") for i in range(n_keys)]
+    keys = [(f"attacker-{i}", f"fake-test-attacker-{i}-5be0c1") for i in range(n_keys)]
     audit = AuditLog()
     stack = DefenseStack([Blocker(block, after), *extra], audit)
     app = create_app({"m": ServedModel("m", model)}, {s: k for k, s in keys}, stack)

@@ -27,8 +27,8 @@ from extractbench.reference.lm import TinyLM
 from extractbench.serving import RunningServer, ServedModel, create_app
 from extractbench.tasks import TASKS, Task
 
-BENIGN = [(f"benign-{i}", f"sk-bn-{i}-7c3e91d0a2") for i in range(3)]
-ATTACKER = ("attacker-0", "sk-at-0-5e6f7a8b9c")
+BENIGN = [(f"benign-{i}", f"fake-bn-{i}-7c3e91d0a2") for i in range(3)]
+ATTACKER = ("attacker-0", "fake-at-0-5e6f7a8b9c")
 KEYS = {secret: kid for kid, secret in [*BENIGN, ATTACKER]}
 
 

@@ -23,7 +23,7 @@ def test_serve_prints_its_url_and_key_ids_answers_the_sdk_and_stops_cleanly(
         sig: signal.Signals) -> None:
     with subprocess.Popen(
             [sys.executable, "-m", "extractbench", "serve", "--model", "arith-ref",
-             "--key", "team-a=sk-serve-test-1"],
+             "--key", "team-a=fake-serve-test-1"],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
             # as from a background job: SIGINT ignored on start, which Python would inherit
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) as proc:
@@ -33,8 +33,8 @@ def test_serve_prints_its_url_and_key_ids_answers_the_sdk_and_stops_cleanly(
             openai_line = next(line for line in lines if "OpenAI SDK" in line)
             base_url = openai_line.split("base_url=")[1].strip()
             assert any(line.strip() == "key ids: team-a" for line in lines), lines
-            assert not any("sk-serve-test-1" in line for line in lines)
-            with openai.OpenAI(base_url=base_url, api_key="sk-serve-test-1",
+            assert not any("fake-serve-test-1" in line for line in lines)
+            with openai.OpenAI(base_url=base_url, api_key="fake-serve-test-1",
                                max_retries=0) as client:
                 out = client.chat.completions.create(
                     model="arith-ref", messages=[{"role": "user", "content": "2+3="}],
@@ -60,7 +60,7 @@ def test_a_busy_port_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
         busy.listen()
         port = busy.getsockname()[1]
         assert main(["serve", "--model", "arith-ref", "--port", str(port),
-                     "--key", "a=sk-busy-test"]) == 2
+                     "--key", "a=fake-busy-test"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith(f"extractbench: --host/--port: cannot serve on 127.0.0.1:{port}")
     assert "Traceback" not in "\n".join(err)
@@ -91,8 +91,8 @@ def _serve(*argv: str, env: dict[str, str] | None = None) -> subprocess.Popen[st
 def test_serve_takes_keys_from_a_file_and_the_environment_and_argv_never_shows_them(
         tmp_path: Path) -> None:
     key_file = tmp_path / "keys.txt"
-    key_file.write_text("# client keys\nteam-file = sk-file-secret-41\n\n")
-    env = {**os.environ, "EXTRACTBENCH_SERVE_KEYS": "team-env=sk-env-secret-42"}
+    key_file.write_text("# client keys\nteam-file = fake-file-secret-41\n\n")
+    env = {**os.environ, "EXTRACTBENCH_SERVE_KEYS": "team-env=fake-env-secret-42"}
     with _serve("--model", "arith-ref", "--key-file", str(key_file), "--strict-context",
                 env=env) as proc:
         try:
@@ -101,15 +101,15 @@ def test_serve_takes_keys_from_a_file_and_the_environment_and_argv_never_shows_t
             assert any(line.strip() == "key ids: team-env, team-file" for line in lines), lines
             assert any("models: arith-ref (prompts up to 96 tokens)" in line for line in lines)
             cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes()
-            assert b"sk-file-secret-41" not in cmdline and b"sk-env-secret-42" not in cmdline
+            assert b"fake-file-secret-41" not in cmdline and b"fake-env-secret-42" not in cmdline
             base_url = next(line for line in lines if "OpenAI SDK" in line).split("=")[1].strip()
-            for key in ("sk-file-secret-41", "sk-env-secret-42"):
+            for key in ("fake-file-secret-41", "fake-env-secret-42"):
                 with openai.OpenAI(base_url=base_url, api_key=key, max_retries=0) as client:
                     out = client.chat.completions.create(
                         model="arith-ref", messages=[{"role": "user", "content": "2+3="}],
                         max_tokens=4)
                     assert out.choices[0].message.content
-            with openai.OpenAI(base_url=base_url, api_key="sk-file-secret-41",
+            with openai.OpenAI(base_url=base_url, api_key="fake-file-secret-41",
                                max_retries=0) as client, pytest.raises(
                     openai.BadRequestError) as err:
                 client.chat.completions.create(
@@ -133,9 +133,9 @@ def _proxy_argv(*extra: str) -> list[str]:
 
 BAD_KEY_FILES = [
     (None, "cannot read key file: No such file or directory"),
-    ("good=sk-good-key-1\nsk-secret-without-id-77\n", "line 2: expected ID=KEY"),
+    ("good=fake-good-key-1\nfake-secret-without-id-77\n", "line 2: expected ID=KEY"),
     ("# only a comment\n\n", "no keys in the key file"),
-    ("a=sk-shared-secret-3\nb=sk-shared-secret-3\n", "one key is given for two ids, a and b"),
+    ("a=fake-shared-secret-3\nb=fake-shared-secret-3\n", "one key is given for two ids, a and b"),
 ]
 
 
@@ -159,7 +159,7 @@ def test_a_bad_key_file_is_one_line_naming_the_file_and_exit_2(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"extractbench: {key_file}")
     assert expected in err
-    for secret in ("sk-good-key-1", "sk-secret-without-id-77", "sk-shared-secret-3"):
+    for secret in ("fake-good-key-1", "fake-secret-without-id-77", "fake-shared-secret-3"):
         assert secret not in err  # no key is echoed
 
 
@@ -171,24 +171,24 @@ def test_a_bad_keys_variable_is_one_line_and_exit_2(
 
     var = "EXTRACTBENCH_SERVE_KEYS" if command == "serve" else "EXTRACTBENCH_PROXY_KEYS"
     monkeypatch.setenv("EB_TEST_UPSTREAM", "upstream-secret-value")
-    monkeypatch.setenv(var, "a=sk-env-good-1, sk-env-secret-no-id")
+    monkeypatch.setenv(var, "a=fake-env-good-1, fake-env-secret-no-id")
     argv = ["serve", "--model", "arith-ref"] if command == "serve" else _proxy_argv()
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"{var}: entry 2: expected ID=KEY" in err
-    assert "sk-env-secret-no-id" not in err and "sk-env-good-1" not in err
+    assert "fake-env-secret-no-id" not in err and "fake-env-good-1" not in err
 
 
 def test_keys_from_a_file_or_the_environment_count_as_explicit(tmp_path: Path) -> None:
     from extractbench.cli.profile import ServeError, check_bind, load_keys
 
     key_file = tmp_path / "keys.txt"
-    key_file.write_text("team-a=sk-a-1\n")
+    key_file.write_text("team-a=fake-a-1\n")
     env = "EXTRACTBENCH_SERVE_KEYS"
     check_bind("0.0.0.0", load_keys(None, str(key_file), env, environ={}))
-    check_bind("0.0.0.0", load_keys(None, None, env, environ={env: "team-b=sk-b-1"}))
-    assert load_keys(["team-c=sk-c-1"], str(key_file), env, environ={env: "team-b=sk-b-1"}) == {
-        "sk-a-1": "team-a", "sk-b-1": "team-b", "sk-c-1": "team-c"}
+    check_bind("0.0.0.0", load_keys(None, None, env, environ={env: "team-b=fake-b-1"}))
+    assert load_keys(["team-c=fake-c-1"], str(key_file), env, environ={env: "team-b=fake-b-1"}) == {
+        "fake-a-1": "team-a", "fake-b-1": "team-b", "fake-c-1": "team-c"}
     assert load_keys(None, None, env, environ={}) is None
     with pytest.raises(ServeError, match="needs explicit keys"):
         check_bind("0.0.0.0", load_keys(None, None, env, environ={}))
@@ -201,8 +201,8 @@ def test_the_proxy_takes_both_keys_from_files(tmp_path: Path,
     from extractbench.cli.proxy import add_proxy_command, start_proxy
 
     monkeypatch.delenv("EXTRACTBENCH_PROXY_KEYS", raising=False)
-    (tmp_path / "upstream.key").write_text("\nsk-upstream-secret-9\n")
-    (tmp_path / "clients.txt").write_text("team-a=sk-client-a\nteam-b=sk-client-b\n")
+    (tmp_path / "upstream.key").write_text("\nfake-upstream-secret-9\n")
+    (tmp_path / "clients.txt").write_text("team-a=fake-client-a\nteam-b=fake-client-b\n")
     parser = argparse.ArgumentParser()
     add_proxy_command(parser.add_subparsers())
     args = parser.parse_args([
@@ -213,7 +213,7 @@ def test_the_proxy_takes_both_keys_from_files(tmp_path: Path,
     try:
         assert key_ids == ["team-a", "team-b"]
         assert server.limits.max_body_bytes == 4096
-        assert server.app.state.extractbench_upstream._upstream_key == "sk-upstream-secret-9"
+        assert server.app.state.extractbench_upstream._upstream_key == "fake-upstream-secret-9"
     finally:
         server.stop()
 

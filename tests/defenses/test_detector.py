@@ -23,7 +23,7 @@ from extractbench.serving import RunningServer, ServedModel, create_app
 from extractbench.tasks import TASKS, prompt_hash
 from extractbench.types import SamplingParams
 
-KEYS = {"sk-dt-a-9d2c41f0": "attacker-0", "sk-dt-b-77e1a2b3": "benign-0"}
+KEYS = {"fake-dt-a-9d2c41f0": "attacker-0", "fake-dt-b-77e1a2b3": "benign-0"}
 ATTACKER, BENIGN = list(KEYS)
 _TEXT = ("the a cat dog sat on mat why how what is are be to of and in that have it for not "
          "with as you do at this but his by from they we say her she or an will my one all "

@@ -16,7 +16,7 @@ from extractbench.defenses.logprob_guard import LogprobGuard
 from extractbench.reference.lm import TinyLM
 from extractbench.serving import RunningServer, ServedModel, create_app
 
-KEY = "sk-lg-0-5c1e9a77"
+KEY = "fake-lg-0-5c1e9a77"
 MSG = [{"role": "user", "content": "What is 12 + 30?"}]
 
 

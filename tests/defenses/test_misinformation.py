@@ -17,7 +17,7 @@ from extractbench.defenses.scripted import Scripted
 from extractbench.reference.lm import TinyLM
 from extractbench.serving import RunningServer, ServedModel, create_app
 
-KEY = "sk-mi-0-3e5f7a9b"
+KEY = "fake-mi-0-3e5f7a9b"
 TASK = {"family": "arithmetic", "params": {"digits": 2, "ops": ["+"]}, "n": 100}
 IN_DIST = "What is 47 + 38? Answer with the number only."
 OOD = "Please translate the following sentence into French: the cat sleeps."

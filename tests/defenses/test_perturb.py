@@ -19,7 +19,7 @@ from extractbench.reference.lm import TinyLM
 from extractbench.serving import RunningServer, ServedModel, create_app
 from extractbench.types import Generation, SamplingParams
 
-KEYS = {"sk-pt-a-61c0ffee": "attacker-0", "sk-pt-b-0ddba11e": "benign-0"}
+KEYS = {"fake-pt-a-61c0ffee": "attacker-0", "fake-pt-b-0ddba11e": "benign-0"}
 ATTACKER, BENIGN = list(KEYS)
 ANSWER = "The answer is 85"
 

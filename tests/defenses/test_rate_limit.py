@@ -17,7 +17,7 @@ from extractbench.reference.lm import TinyLM
 from extractbench.serving import RunningServer, ServedModel, create_app
 from extractbench.types import SamplingParams
 
-KEYS = {f"sk-rl-{i}-a8f03c1d": f"attacker-{i}" for i in range(4)}
+KEYS = {f"fake-rl-{i}-a8f03c1d": f"attacker-{i}" for i in range(4)}
 KEY = list(KEYS)
 MSG = [{"role": "user", "content": "What is 2+3?"}]
 

@@ -18,7 +18,7 @@ from extractbench.reference.lm import TinyLM
 from extractbench.serving import RunningServer, ServedModel, create_app
 from extractbench.types import Generation, TokenLogprob
 
-KEY = "sk-rg-0-0b7d24e9"
+KEY = "fake-rg-0-0b7d24e9"
 WORKED = "<reasoning>47 + 38: 7 + 8 = 15, carry 1\n4 + 3 + 1 = 8</reasoning>\n85"
 MSG = [{"role": "user", "content": "What is 47 + 38? Show your working."}]
 

@@ -16,7 +16,7 @@ from extractbench.reference.lm import TinyLM
 from extractbench.reference.watermark import detect
 from extractbench.serving import RunningServer, ServedModel, create_app
 
-KEY = "sk-wm-0-4a4b4c4d"
+KEY = "fake-wm-0-4a4b4c4d"
 SECRET = 424242
 
 

@@ -27,7 +27,7 @@ from extractbench.reference.lm import TinyLM
 from extractbench.serving import RunningServer, ServedModel, create_app
 from extractbench.testing.faults import FaultProxy
 
-KEY = "sk-fault-suite-0-3be1c9a0"
+KEY = "fake-fault-suite-0-3be1c9a0"
 PROMPTS = [f"What is {i}+{i}?" for i in range(6)]
 
 # fault -> (the error type logged for it, charged?, worst-case tokens charged?). A request

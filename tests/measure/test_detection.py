@@ -127,8 +127,8 @@ def _one_thread() -> Iterator[None]:
 
 
 def test_end_to_end_flag_maps_to_the_oracle_index(tiny_lm: TinyLM, tmp_path: Path) -> None:
-    attackers = [("attacker-0", "sk-e2e-a0-1f2e3d4c"), ("attacker-1", "sk-e2e-a1-5b6a7988")]
-    benign = [("benign-0", "sk-e2e-b0-0a1b2c3d"), ("benign-1", "sk-e2e-b1-4e5f6a7b")]
+    attackers = [("attacker-0", "fake-e2e-a0-1f2e3d4c"), ("attacker-1", "fake-e2e-a1-5b6a7988")]
+    benign = [("benign-0", "fake-e2e-b0-0a1b2c3d"), ("benign-1", "fake-e2e-b1-4e5f6a7b")]
     keys = {secret: kid for kid, secret in [*attackers, *benign]}
     audit_path = tmp_path / "audit" / "cell.jsonl"
     stack = DefenseStack([Detector(tests=["volume"], volume_total=5, action="block")],

@@ -127,21 +127,21 @@ def test_wrong_api_key_is_one_clear_error(tmp_path: Path,
     from extractbench.reference.teachers import load_reference
 
     app = create_app({"arith-ref": ServedModel("arith-ref", load_reference("arith-ref"))},
-                     {"sk-right-key-123": "user"})
+                     {"fake-right-key-123": "user"})
     with RunningServer(app) as server:
         path = _scenario(tmp_path, REMOTE.replace("BASE", server.openai_base_url))
-        monkeypatch.setenv("EB_TEST_VENDOR_KEY", "sk-wrong-key-456")
+        monkeypatch.setenv("EB_TEST_VENDOR_KEY", "fake-wrong-key-456")
         with pytest.raises(RunError) as err:
             run_scenario(load_scenario(path), path, tmp_path / "r", progress=False)
     msg = str(err.value)
     assert "vendor" in msg and "API key" in msg and "\n" not in msg
-    assert "sk-wrong-key-456" not in msg
+    assert "fake-wrong-key-456" not in msg
 
 
 def test_unreachable_endpoint_is_one_clear_error(tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     path = _scenario(tmp_path, REMOTE.replace("BASE", "http://127.0.0.1:9/v1"))
-    monkeypatch.setenv("EB_TEST_VENDOR_KEY", "sk-x")
+    monkeypatch.setenv("EB_TEST_VENDOR_KEY", "fake-x")
     with pytest.raises(RunError, match="unreachable"):
         run_scenario(load_scenario(path), path, tmp_path / "r", progress=False)
 

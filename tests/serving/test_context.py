@@ -20,7 +20,7 @@ from extractbench.defenses import Defense, DefenseStack, Rejection, RequestConte
 from extractbench.reference.lm import TinyLM
 from extractbench.serving import RunningServer, ServedModel, create_app
 
-KEY = "sk-context-0-77aa01"
+KEY = "fake-context-0-77aa01"
 
 
 class Recorder(Defense):

@@ -34,7 +34,7 @@ from extractbench.serving import (
 )
 from extractbench.serving.guard import Guard
 
-KEY = "sk-limits-0-5e6f7a"
+KEY = "fake-limits-0-5e6f7a"
 LIMIT = 64 * 1024
 TIMEOUT_S = 1.0
 SLACK_S = 4.0
@@ -151,7 +151,7 @@ def test_the_guard_never_holds_more_than_the_limit() -> None:
 
 
 def test_the_proxy_refuses_oversized_bodies_without_calling_upstream() -> None:
-    app = create_proxy_app("http://127.0.0.1:9/v1", "openai", "sk-up", None, {KEY: "a"})
+    app = create_proxy_app("http://127.0.0.1:9/v1", "openai", "fake-up", None, {KEY: "a"})
     with RunningServer(app, limits=LIMITS) as proxy, openai.OpenAI(
             base_url=proxy.openai_base_url, api_key=KEY, max_retries=0) as c, pytest.raises(
             openai.APIStatusError) as err:

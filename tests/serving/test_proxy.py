@@ -136,7 +136,7 @@ def test_upstream_errors_are_relayed_clearly(proxy: RunningServer) -> None:
     with oa(proxy) as c, pytest.raises(openai.NotFoundError) as err:
         c.chat.completions.create(model="no-such-model", messages=MSG)  # type: ignore[arg-type]
     assert "no-such-model" in err.value.message
-    with oa(proxy, "sk-wrong-key-000000") as c, pytest.raises(openai.AuthenticationError):
+    with oa(proxy, "fake-wrong-key-000000") as c, pytest.raises(openai.AuthenticationError):
         c.chat.completions.create(model="tiny", messages=MSG)  # type: ignore[arg-type]
 
 

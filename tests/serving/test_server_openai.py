@@ -18,10 +18,10 @@ from extractbench.reference.lm import TinyLM
 from extractbench.serving import RunningServer, ServedModel, create_app
 from extractbench.types import Generation, LogitsProcessor, SamplingParams
 
-KEY = "sk-attacker-0-7f3a9c"
-LIMITED = "sk-limited-0-d41e77"
-REDACT = "sk-redact-0-90ab12"
-FORCED = "sk-forced-0-55cd34"
+KEY = "fake-attacker-0-7f3a9c"
+LIMITED = "fake-limited-0-d41e77"
+REDACT = "fake-redact-0-90ab12"
+FORCED = "fake-forced-0-55cd34"
 KEYS = {KEY: "attacker-0", LIMITED: "limited-0", REDACT: "redact-0", FORCED: "forced-0"}
 MSG = [{"role": "user", "content": "What is 2+3?"}]
 
@@ -295,7 +295,7 @@ def test_audit_log_jsonl(tmp_path: Path) -> None:
 
 
 def test_wrong_key_is_401_and_not_echoed(server: RunningServer) -> None:
-    with _client(server, "sk-wrong-SECRET123") as c, pytest.raises(
+    with _client(server, "fake-wrong-SECRET123") as c, pytest.raises(
         openai.AuthenticationError
     ) as err:
         c.chat.completions.create(model="tiny", messages=MSG)
