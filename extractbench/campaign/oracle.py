@@ -316,7 +316,9 @@ class Oracle:
                 self._purse.release(reservation)
                 return self._not_sent(index, key, req)
             except EndpointError as e:
-                usage, cost, charged = self._charge_failure(e, reservation, worst)
+                worst_case, cost, charged = self._purse.settle_failure(
+                    e.error_type, e.maybe_served, e.status, reservation)
+                usage = worst if worst_case else None
                 message = self._ledger.scrub(e.message)
                 if charged and usage is not None and e.error_type != "invalid_response":
                     message += " (the request was sent: charged at its worst case)"
@@ -347,23 +349,6 @@ class Oracle:
     def _log_sent(self, sent: list[SentEntry], index: int, key_id: str, prompt: str,
                   attempt: int, worst: UsageRecord, usd: float) -> None:
         sent.append(self._ledger.sent(index, key_id, prompt, attempt, worst, usd))
-
-    def _charge_failure(self, e: EndpointError, reservation: Reservation,
-                        worst: UsageRecord) -> tuple[UsageRecord | None, float, bool]:
-        """Settle a failed attempt: ``(usage charged, cost, charged)``. An answer that arrived
-        broken, and a request that was sent but got no status back (a reset or a stall after
-        it was written), may have been served and billed: their worst case. A request that
-        never left (connection refused, connect timeout) is free. An error status is one
-        query and no tokens."""
-        if e.error_type == "invalid_response" or (
-                e.error_type in ("connection", "timeout") and e.maybe_served):
-            cost = self._purse.settle(reservation, worst.input_tokens, worst.output_tokens)
-            return worst, cost, True
-        if e.error_type in ("connection", "timeout") and e.status is None:
-            self._purse.release(reservation)
-            return None, 0.0, False
-        self._purse.settle(reservation, 0, 0)
-        return None, 0.0, True
 
     async def _reserve(self, index: int, key: Key, req: QueryRequest,
                        est_in: int) -> Reservation:

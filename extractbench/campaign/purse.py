@@ -72,6 +72,23 @@ class Purse:
             self.on_progress(self.spent())
         return cost
 
+    def settle_failure(self, error_type: str, maybe_served: bool, status: int | None,
+                       reservation: Reservation) -> tuple[bool, float, bool]:
+        """Charge a failed attempt: ``(charged its worst case, cost, charged at all)``. An
+        answer that arrived broken, and a request that was sent but got no status back (a
+        reset or a stall after it was written), may have been served and billed: their worst
+        case. A request that never left (connection refused, connect timeout) is free. An
+        error status is one query and no tokens."""
+        sent_no_status = error_type in ("connection", "timeout")
+        if error_type == "invalid_response" or (sent_no_status and maybe_served):
+            cost = self.settle(reservation, reservation.input_tokens, reservation.output_tokens)
+            return True, cost, True
+        if sent_no_status and status is None:
+            self.release(reservation)
+            return False, 0.0, False
+        self.settle(reservation, 0, 0)
+        return False, 0.0, True
+
     def release(self, reservation: Reservation) -> None:
         """Give back a reservation that was not used (nothing sent, or a free failure)."""
         self._meter.release(reservation)
