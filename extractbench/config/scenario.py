@@ -228,6 +228,11 @@ class Ranking(_Model):
         default=None, min_length=1,
         description="seeds in `seeds`; default: every seed any profile was measured on there",
     )
+    tasks: list[str] | None = Field(
+        default=None, min_length=1,
+        description="tasks in `tasks` the board ranks on (the overall table covers these "
+        "only; the others are measured, plotted and listed, not ranked); default: every task",
+    )
 
 
 class BenignTraffic(_Model):
@@ -309,7 +314,8 @@ class Scenario(_Model):
     def _ranking_names(self, ranking: Ranking, labels: list[str]) -> None:
         for section, names, known in (("attacks", ranking.attacks, list(self.attacks)),
                                       ("budgets", ranking.budgets, labels),
-                                      ("seeds", ranking.seeds or [], self.seeds)):
+                                      ("seeds", ranking.seeds or [], self.seeds),
+                                      ("tasks", ranking.tasks or [], list(self.tasks))):
             for name in names:
                 if name not in known:
                     raise ValueError(f"ranking.{section}: {name!r} is not in {section} "
@@ -543,6 +549,8 @@ def scenario_hash(scenario: Scenario) -> str:
     data = scenario.model_dump(mode="json")
     if data.get("ranking") is None:  # added later: absent, the hash is what it always was
         data.pop("ranking", None)
+    elif data["ranking"].get("tasks") is None:  # likewise ranking.tasks
+        data["ranking"].pop("tasks", None)
     for ep in data.get("endpoints", {}).values():  # likewise an endpoint's stream: false
         if ep.get("stream") is False:
             ep.pop("stream")

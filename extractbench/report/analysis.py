@@ -31,7 +31,7 @@ from extractbench.report.worst import budget_order, worst_by_series, worst_case
 if TYPE_CHECKING:
     from extractbench.config.scenario import Ranking
 
-__all__ = ["Analysis", "analyze", "common_tasks", "first_seen"]
+__all__ = ["Analysis", "analyze", "common_tasks", "compared_tasks", "first_seen"]
 
 
 def first_seen(values: Iterable[object]) -> list[str]:
@@ -51,6 +51,16 @@ def common_tasks(frame: pd.DataFrame) -> list[str]:
     return [t for t in first_seen(ok[c.TASK]) if t in shared]
 
 
+def compared_tasks(frame: pd.DataFrame, ranking: Ranking | None = None) -> list[str]:
+    """The tasks the overall table ranks on: the declared ``ranking.tasks`` that were
+    measured, in first-seen order; otherwise those every profile was measured on
+    (:func:`common_tasks`), or every task when they share none."""
+    seen = first_seen(frame[c.TASK])
+    if ranking is not None and ranking.tasks is not None:
+        return [t for t in seen if t in ranking.tasks]
+    return common_tasks(frame) or seen
+
+
 @dataclass(frozen=True, eq=False)
 class Analysis:
     """Everything a leaderboard report shows, computed once."""
@@ -64,7 +74,7 @@ class Analysis:
     series_worst: pd.DataFrame
     """Worst case over attacks per (profile, student, task, budget): the plots' panel."""
     compared_tasks: list[str]
-    """The tasks the overall table covers: those every profile was measured on."""
+    """The tasks the overall table covers (:func:`compared_tasks`)."""
     ranking_sets: dict[str, RankingSet]
     """Per task, what a profile must be measured on to be ranked."""
     compared_budgets: tuple[str, ...]
@@ -96,8 +106,9 @@ class Analysis:
 
 def _overall_scope(ok: pd.DataFrame, tasks: list[str], sets: dict[str, RankingSet],
                    labels: list[str]) -> Scope:
-    """The overall board: a row per profile measured on the compared tasks, complete when
-    complete on each of them; the common budgets are those of every task's ranking set."""
+    """The overall board: a row per profile (measured on any task: one measured only outside
+    the compared tasks is listed as missing them), complete when complete on each compared
+    task; the common budgets are those of every task's ranking set."""
     rows: dict[tuple[str, ...], str] = {}
     for profile in first_seen(ok[c.PROFILE]):
         parts = []
@@ -132,10 +143,10 @@ def analyze(frame: pd.DataFrame, by_task: bool | None = None, n_boot: int = 1000
     inside = restrict(frame, sets)
     inside_curves = seed_means(inside, n_boot=n_boot, seed=seed)
     inside_worst = worst_case(inside_curves, by_task=True)
-    compared = common_tasks(frame) or first_seen(frame[c.TASK])
+    compared = compared_tasks(frame, ranking)
     ok = frame[frame[c.STATUS] == c.OK]
     labels = budget_order(ok)
-    overall = _overall_scope(ok[ok[c.TASK].isin(compared)], compared, sets, labels)
+    overall = _overall_scope(ok, compared, sets, labels)
 
     def on(part: pd.DataFrame) -> pd.DataFrame:
         return part[part[c.TASK].isin(compared)] if len(part) else part
@@ -143,7 +154,8 @@ def analyze(frame: pd.DataFrame, by_task: bool | None = None, n_boot: int = 1000
     board = build_board(on(inside), on(inside_curves), on(inside_worst), on(ok), False,
                         overall, n_boot, seed, utility_threshold)
     task_board = build_board(inside, inside_curves, inside_worst, ok, True,
-                             _task_scope(ok, sets, labels), n_boot, seed, utility_threshold) \
+                             _task_scope(ok[ok[c.TASK].isin(list(sets))], sets, labels), n_boot,
+                             seed, utility_threshold) \
         if per_task else None
     return Analysis(
         cells=frame, curves=curves, worst=worst_case(curves, by_task=True),

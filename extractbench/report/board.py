@@ -114,7 +114,7 @@ def _point(p: pd.Series) -> WorstPoint:
                       str(p[c.ATTACK]), str(p[c.STUDENT]), to_float(p[c.X_QUERIES]),
                       to_float(p.get(c.BUDGET_QUERIES)),
                       0.0 if math.isnan(to_float(p.get(c.BUDGET_SHORT)))
-                      else to_float(p.get(c.BUDGET_SHORT)))
+                      else to_float(p.get(c.BUDGET_SHORT)), to_float(p.get(c.UNCONVERGED)))
 
 
 def _summary(keys: dict[str, str], group: pd.DataFrame, budgets: Sequence[str],
@@ -234,8 +234,9 @@ def leaderboard_frame(
     benign_keys, flagged_at(_low/_high), flagged_frac, flagged_cells,
     transfer_at_flag(_low/_high), watermark_z(_low/_high), watermark_control_z(_low/_high);
     then per common budget ``wc_<label>`` with ``_low``, ``_high``, ``_attack``, ``_student``,
-    ``_queries`` (the queries spent: the budget's x), ``_limit`` (its query limit) and
-    ``_short`` (share of seeds that could not spend the budget). ``q50_*_high`` is ``inf``
+    ``_queries`` (the queries spent: the budget's x), ``_limit`` (its query limit),
+    ``_short`` (share of seeds that could not spend the budget) and ``_unconverged`` (share of
+    seeds whose student did not converge). ``q50_*_high`` is ``inf``
     when the bootstrap's upper bound never reaches 50%.
     """
     from extractbench.report.analysis import analyze

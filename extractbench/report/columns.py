@@ -57,6 +57,15 @@ BUDGET_SHORT: Final = "budget_short"
 """The campaign stopped before spending its budget (pool exhausted, keys refused, ...); in
 seed means, the share of seeds that did."""
 
+# ----------------------------------------------------------------------- attacker compute
+TRAIN_STEPS: Final = "train_steps"
+"""Optimiser steps (or solver iterations) the student ran."""
+CONVERGED: Final = "converged"
+"""The student's training reached a plateau (``False``: more compute would have helped)."""
+UNCONVERGED: Final = "unconverged"
+"""In seed means: the share of seeds whose student did not converge (``nan`` when no record
+says)."""
+
 # ----------------------------------------------------------------------------- provenance
 SCENARIO_NAME: Final = "scenario_name"
 SCENARIO_PATH: Final = "scenario_path"
@@ -122,10 +131,11 @@ MISSING: Final = "missing"
 
 WC_PREFIX: Final = "wc_"
 WC_SUFFIXES: Final = ("", "_low", "_high", "_attack", "_student", "_queries", "_limit",
-                      "_short")
+                      "_short", "_unconverged")
 """The columns of each budget: worst-case transfer, its CI, the attack and student that
-achieved it, the queries it spent (the budget's x), the budget's query limit, and whether the
-campaign stopped before spending its budget."""
+achieved it, the queries it spent (the budget's x), the budget's query limit, whether the
+campaign stopped before spending its budget, and the share of seeds whose student did not
+converge (a worst case a longer-training attacker could raise)."""
 
 
 def low(name: str) -> str:

@@ -153,8 +153,9 @@ def seed_means(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.Dat
     """One row per (profile, task, attack, student, budget) over the ok cells: seed-mean
     transfer with CI (``transfer, transfer_low, transfer_high``), ``n_seeds``, mean scores,
     limits and spend, ``budget_short`` (the share of seeds that stopped before spending their
-    budget), ``defenses``, and ``x_queries`` / ``x_usd``: the queries / dollars actually spent
-    (seed mean), which is where the budget sits on every curve."""
+    budget), ``unconverged`` (the share whose student did not converge), ``defenses``, and
+    ``x_queries`` / ``x_usd``: the queries / dollars actually spent (seed mean), which is
+    where the budget sits on every curve."""
     columns = [*CELL_KEYS, c.N_SEEDS, c.TRANSFER, c.TRANSFER_LOW, c.TRANSFER_HIGH,
                c.X_QUERIES, c.X_USD]
     if frame.empty or c.STATUS not in frame:
@@ -173,6 +174,9 @@ def seed_means(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.Dat
             row[c.FLAGGED_FRAC] = float(group[c.FLAGGED_AT].notna().mean())
         if c.BUDGET_SHORT in group:
             row[c.BUDGET_SHORT] = float(group[c.BUDGET_SHORT].astype(bool).mean())
+        if c.CONVERGED in group:
+            said = [bool(v) for v in group[c.CONVERGED] if isinstance(v, bool | np.bool_)]
+            row[c.UNCONVERGED] = (sum(not v for v in said) / len(said)) if said else math.nan
         if c.DEFENSES in group:
             row[c.DEFENSES] = str(group[c.DEFENSES].iloc[0])
         row[c.X_QUERIES] = row.get(c.QUERIES, math.nan)

@@ -29,11 +29,13 @@ DEFINITIONS = {
                "with its 95% CI",
     "resistance": "1 − worst-case transfer at the largest common budget (1 = nothing leaked, "
                   "0 = the student matches the teacher), with the worst attack's 95% CI",
-    "worst case": "max over the ranking set's attacks of the seed-mean transfer at this "
-                  "budget, its 95% CI and the attack that achieved it; `spent 600 of 1,000`: "
-                  "the campaign could not spend its budget (e.g. attack pool exhausted, keys "
-                  "refused) and the point sits at what it spent; transfer = (student − base) "
-                  "/ (teacher − base)",
+    "worst case": "max over the ranking set's attacks and the scenario's student recipes of "
+                  "the seed-mean transfer at this budget, its 95% CI and the attack (· "
+                  "student) that achieved it; `spent 600 of 1,000`: the campaign could not "
+                  "spend its budget (e.g. attack pool exhausted, keys refused) and the point "
+                  "sits at what it spent; `not converged`: that student's training had not "
+                  "plateaued, so an attacker with more compute could reach more; transfer = "
+                  "(student − base) / (teacher − base)",
     "AUC": "area under worst-case transfer vs log10(queries spent) over the common budgets, "
            "divided by its log-range: the mean leak over them; – unless every common budget "
            "was measured",
@@ -91,6 +93,16 @@ def _spent_note(row: Any, label: str) -> str:
     return text if float(short) >= 1 else f"{text}, short in {pct(short)} of seeds"
 
 
+def _unconverged_note(row: Any, label: str) -> str:
+    """``not converged`` when the student behind a worst case stopped before its loss
+    plateaued (``in 33.3% of seeds`` when only some did): more attacker compute could raise
+    that figure."""
+    share = row.get(c.wc(label, "_unconverged"))
+    if missing(share) or not float(share) > 0:
+        return ""
+    return "not converged" if float(share) >= 1 else f"not converged in {pct(share)} of seeds"
+
+
 def _flag_cell(row: Any) -> TableCell:
     frac = row.get(c.FLAGGED_FRAC)
     if missing(frac):
@@ -135,8 +147,8 @@ def profile_table(table: pd.DataFrame, keys: Sequence[str], legend: bool) -> Tab
             attack = attack if isinstance(attack, str) else ""
             if len(students) > 1 and attack:
                 attack = f"{attack} · {r[c.wc(lb, '_student')]}"
-            spent = _spent_note(r, lb)
-            cells.append(est(r, c.wc(lb), note="; ".join(t for t in (attack, spent) if t)))
+            notes = (attack, _spent_note(r, lb), _unconverged_note(r, lb))
+            cells.append(est(r, c.wc(lb), note="; ".join(t for t in notes if t)))
         cells += [est(r, c.AUC), _q50(r, c.Q50_QUERIES, lambda v: num(v, 0))]
         if priced:
             cells.append(_q50(r, c.Q50_USD, usd))

@@ -3,7 +3,9 @@ budgets and seeds a profile must be measured on to be ranked) and what each prof
 
 The ranking set of a task is, in order of precedence:
 
-1. **declared**: the scenario's ``ranking:`` (every listed attack at every listed budget);
+1. **declared**: the scenario's ``ranking:`` (every listed attack at every listed budget), on
+   the tasks it lists (``ranking.tasks``; default every task): a task it does not list has
+   no ranking set, so nothing is ranked on it and all its cells are outside;
 2. **the undefended profile's**: the (attack, budget) pairs measured on the task's undefended
    profile(s) (records with an empty defense stack), so a defended profile is measured on
    everything the baseline was, and a profile that faced one weak attack cannot rank;
@@ -129,6 +131,8 @@ def ranking_sets(frame: pd.DataFrame, ranking: Ranking | None = None) -> dict[st
     out: dict[str, RankingSet] = {}
     labels = budget_order(ok)
     for task in dict.fromkeys(str(t) for t in frame[c.TASK]):
+        if ranking is not None and ranking.tasks is not None and task not in ranking.tasks:
+            continue
         rows = ok[ok[c.TASK].astype(str) == task]
         attacks = list(dict.fromkeys(str(a) for a in rows[c.ATTACK]))
         reference: tuple[str, ...] = ()
@@ -220,9 +224,9 @@ def outside(frame: pd.DataFrame, sets: dict[str, RankingSet]) -> list[tuple[str,
 
 
 def merge_rankings(rankings: Sequence[Ranking | None]) -> Ranking | None:
-    """One ranking for several runs: the union of their attacks, budgets and seeds (the
+    """One ranking for several runs: the union of their attacks, budgets, seeds and tasks (the
     strictest), ``None`` when none declares one. A run without a declared seed list lets every
-    measured seed count."""
+    measured seed count; one without a task list ranks on every task."""
     from extractbench.config.scenario import Ranking
 
     declared = [r for r in rankings if r is not None]
@@ -234,6 +238,8 @@ def merge_rankings(rankings: Sequence[Ranking | None]) -> Ranking | None:
 
     seeds = None if any(r.seeds is None for r in declared) else union(
         r.seeds or [] for r in declared)
+    tasks = None if any(r.tasks is None for r in declared) else union(
+        r.tasks or [] for r in declared)
     return Ranking.model_validate({
         "attacks": union(r.attacks for r in declared),
-        "budgets": union(r.budgets for r in declared), "seeds": seeds})
+        "budgets": union(r.budgets for r in declared), "seeds": seeds, "tasks": tasks})

@@ -62,6 +62,9 @@ class WorstPoint:
     short: float = 0.0
     """Share of the winning cell's seeds that stopped before spending the budget (attack pool
     exhausted, keys refused, ...)."""
+    unconverged: float = NAN
+    """Share of the winning cell's seeds whose student did not converge (``nan``: not
+    recorded): a worst case an attacker with more compute could raise."""
 
     def columns(self) -> dict[str, object]:
         """The ``wc_<label>...`` columns."""
@@ -69,7 +72,8 @@ class WorstPoint:
         return {c.wc(label): self.transfer.value, c.wc(label, "_low"): self.transfer.low,
                 c.wc(label, "_high"): self.transfer.high, c.wc(label, "_attack"): self.attack,
                 c.wc(label, "_student"): self.student, c.wc(label, "_queries"): self.x_queries,
-                c.wc(label, "_limit"): self.limit, c.wc(label, "_short"): self.short}
+                c.wc(label, "_limit"): self.limit, c.wc(label, "_short"): self.short,
+                c.wc(label, "_unconverged"): self.unconverged}
 
 
 @dataclass(frozen=True)

@@ -51,8 +51,10 @@ def _header(frame: pd.DataFrame, utility_threshold: float) -> Section:
     text = (
         "Transfer = (student − base) / (teacher − base) on held-out items, unclipped (0 = no "
         "better than a student trained without teacher data, 1 = as good as the teacher); "
-        "brackets are 95% bootstrap CIs. *Worst case* = max over the ranking set's attacks of "
-        "the seed-mean transfer (attack in parentheses). *Resistance* = 1 − worst-case "
+        "brackets are 95% bootstrap CIs. *Worst case* = max over the ranking set's attacks and "
+        "the scenario's student recipes of the seed-mean transfer (attack · student in "
+        "parentheses; `not converged` when that student had not finished learning, so more "
+        "attacker compute could reach more). *Resistance* = 1 − worst-case "
         "transfer at the largest common budget; AUC and queries to 50% are over the common "
         "budgets, against the queries actually spent. Profiles are ranked only when measured "
         "on the whole ranking set (every attack, budget and seed of it) and when their utility "
@@ -93,6 +95,17 @@ def _spent(row: dict[str, object]) -> str:
     return spent
 
 
+def _steps(row: dict[str, object]) -> str:
+    """The optimiser steps the cell's student ran, ``(not converged)`` when its training had
+    not plateaued; a dash when the record does not say."""
+    steps = row.get(c.TRAIN_STEPS)
+    if missing(steps):
+        return "–"
+    converged = row.get(c.CONVERGED)
+    stalled = not missing(converged) and not bool(converged)
+    return num(steps, 0) + (" (not converged)" if stalled else "")
+
+
 def _cells_table(frame: pd.DataFrame) -> Table:
     """Every ok cell, one row per seed."""
     ok = frame[frame[c.STATUS] == c.OK].sort_values(
@@ -100,12 +113,12 @@ def _cells_table(frame: pd.DataFrame) -> Table:
         kind="stable")
     headers = ["profile", "task", "attack", "budget", "student", "seed", "teacher", "base",
                "student score", "transfer", "fidelity", "queries", "tokens", "cost $",
-               "wall s"]
+               "train steps", "wall s"]
     rows: list[list[TableCell]] = [
         [str(r[c.PROFILE]), str(r[c.TASK]), str(r[c.ATTACK]), str(r[c.BUDGET_LABEL]),
          str(r[c.STUDENT]), str(r[c.SEED]), num(r[c.TEACHER_SCORE]), num(r[c.BASE_SCORE]),
          num(r[c.STUDENT_SCORE]), est(r, c.TRANSFER), num(r[c.FIDELITY]), _spent(r),
-         num(r[c.TOKENS]), usd(r[c.COST_USD]), num(r[c.WALL_S], 1)]
+         num(r[c.TOKENS]), usd(r[c.COST_USD]), _steps(r), num(r[c.WALL_S], 1)]
         for r in (dict(x) for _, x in ok.iterrows())
     ]
     return Table(headers, rows)
