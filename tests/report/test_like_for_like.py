@@ -308,3 +308,89 @@ def test_the_command_line_reads_the_ranking_of_the_runs_scenario(tmp_path: Path)
     (run_dir / "scenario.yaml").write_text(
         "version: 1\nname: r\nranking: {attacks: a, budgets: [q100]}\n")
     assert main(["leaderboard", str(run_dir), "--out", str(out)]) == 2
+
+
+# ------------------------------------------------------------------ the tasks it ranks on
+
+
+def test_a_ranking_over_some_tasks_ranks_the_overall_board_on_those_only() -> None:
+    # t1 is the ranked comparison: open and guard, each against a and b. t2 is a curve of
+    # open's alone, and targeted (measured only on t2, against its own attack c). Ranked on
+    # every task, nothing could rank overall: guard and targeted each miss a task.
+    records = [cell("open", a, 1000, t, task="t1") for a, t in (("a", 0.4), ("b", 0.9))]
+    records += [cell("guard", a, 1000, t, task="t1") for a, t in (("a", 0.2), ("b", 0.6))]
+    records += [cell("open", "a", q, 0.7, task="t2") for q in (100, 1000)]
+    records += [cell("targeted", "c", 1000, 0.1, task="t2")]
+    everywhere = run(records, ranking=Ranking(attacks=["a", "b"], budgets=["q1000"]))
+    assert not any(s.ranked for s in everywhere.board.summaries)
+    analysis = run(records, ranking=Ranking(attacks=["a", "b"], budgets=["q1000"],
+                                            tasks=["t1"]))
+    assert analysis.compared_tasks == ["t1"]
+    assert list(analysis.ranking_sets) == ["t1"]
+    board = rows(analysis)
+    # guard's worst case on t1 is b at 0.6, open's b at 0.9: CIs (±0.05) apart
+    assert [(s.keys[c.PROFILE], s.rank_label) for s in analysis.board.summaries
+            if s.ranked] == [("guard", "1"), ("open", "2")]
+    assert board["guard"].resistance.value == pytest.approx(1 - 0.6)
+    assert board["open"].resistance.value == pytest.approx(1 - 0.9)  # t2 does not count
+    # a profile measured only outside the ranked tasks is listed, with what it misses
+    assert not board["targeted"].ranked
+    assert board["targeted"].missing == "not measured against a, b at q1000"
+    # t2's cells are outside: in the cells table and the plots, in no board figure
+    assert ("t2", "open (t2): a at q100, q1000") in analysis.outside
+    assert ("t2", "targeted (t2): c at q1000") in analysis.outside
+    assert analysis.task_board is not None
+    assert {s.keys[c.TASK] for s in analysis.task_board.summaries} == {"t1"}
+
+
+def test_the_ranking_tasks_are_validated_merged_and_left_out_of_old_hashes() -> None:
+    with pytest.raises(ValidationError, match=r"ranking\.tasks: 'nope' is not in tasks"):
+        Scenario.model_validate({**SCENARIO, "ranking": {
+            "attacks": ["a"], "budgets": ["q100"], "tasks": ["nope"]}})
+    without = Scenario.model_validate({**SCENARIO, "ranking": {
+        "attacks": ["a"], "budgets": ["q100"]}})
+    tasks = list(SCENARIO["tasks"])  # type: ignore[call-overload]
+    named = Scenario.model_validate({**SCENARIO, "ranking": {
+        "attacks": ["a"], "budgets": ["q100"], "tasks": tasks}})
+    # the hash of a ranking without tasks is what it was before the field existed
+    data = without.model_dump(mode="json")
+    assert data["ranking"].pop("tasks") is None
+    for ep in data["endpoints"].values():
+        ep.pop("stream")
+    canon = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    assert scenario_hash(without) == hashlib.sha256(canon.encode()).hexdigest()
+    assert scenario_hash(named) != scenario_hash(without)
+    # several runs: the union of their tasks; any run ranking every task ranks every task
+    from extractbench.report.requirement import merge_rankings
+
+    one = Ranking(attacks=["a"], budgets=["q100"], tasks=["t1"])
+    two = Ranking(attacks=["a"], budgets=["q100"], tasks=["t2"])
+    merged = merge_rankings([one, two])
+    assert merged is not None and merged.tasks == ["t1", "t2"]
+    loose = merge_rankings([one, Ranking(attacks=["a"], budgets=["q100"])])
+    assert loose is not None and loose.tasks is None
+
+
+# --------------------------------------------------------------------- attacker compute
+
+
+def test_a_worst_case_whose_student_did_not_converge_says_so(tmp_path: Path) -> None:
+    # open's worst case at q1000 is b (0.9), whose student stalled in one of its two seeds;
+    # a's student converged in both. A reader must see that b's figure is a lower bound.
+    records = [cell("open", "a", 1000, 0.4, seed=s, train_steps=1500, converged=True)
+               for s in (0, 1)]
+    records += [cell("open", "b", 1000, 0.9, seed=0, train_steps=1500, converged=True),
+                cell("open", "b", 1000, 0.9, seed=1, train_steps=1500, converged=False)]
+    analysis = run(records)
+    (row,) = analysis.board.summaries
+    (point,) = row.curve
+    assert (point.attack, point.unconverged) == ("b", pytest.approx(0.5))
+    write_leaderboard(records, tmp_path, n_boot=50, plots=False, html=False)
+    md = (tmp_path / "leaderboard.md").read_text()
+    assert "(b; not converged in 50.0% of seeds)" in md
+    # the cells table gives each cell's steps, and which did not converge
+    assert md.count("| 1,500 (not converged) |") == 1
+    assert md.count("| 1,500 |") == 3
+    # records that do not say (older runs): no claim either way
+    silent = run([cell("open", "a", 1000, 0.4)])
+    assert math.isnan(silent.board.summaries[0].curve[0].unconverged)
