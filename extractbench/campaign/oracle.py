@@ -62,7 +62,7 @@ from extractbench.campaign.outcomes import (
 )
 from extractbench.campaign.pacing import Pacer, RateLimits, RetryPolicy
 from extractbench.campaign.purse import Purse
-from extractbench.campaign.replay import Logged, Replay
+from extractbench.campaign.replay import Replay, Replayer
 from extractbench.config.budget import Budget, Prices, Remaining, Reservation, Spent
 from extractbench.endpoints.clients import (
     Completion,
@@ -166,11 +166,13 @@ class Oracle:
                               api=endpoint.api, base_url=endpoint.base_url,
                               model=endpoint.model)
         prior += [self._ledger.interrupted(lost, count=False) for lost in in_flight(prior)]
-        self._replay = Replay(prior if replay else [])
+        self._replay = Replayer(Replay(prior if replay else []), self._keys, self._purse,
+                                self._ledger)
         logged = spent_in(prior)
-        self._purse.restore(logged, hidden=logged if self._replay.active else None)
+        active = self._replay.replay.active
+        self._purse.restore(logged, hidden=logged if active else None)
         indices = [e.index for e in prior if isinstance(e, ResponseEntry | ErrorEntry)]
-        self._next_index = 0 if self._replay.active else max(indices, default=-1) + 1
+        self._next_index = 0 if active else max(indices, default=-1) + 1
 
     # -- public surface -------------------------------------------------------------------
 
@@ -203,7 +205,7 @@ class Oracle:
     def note(self, text: str, **data: Any) -> None:
         """Add a free-form note to the harvest log (data must be JSON-serialisable). A resumed
         attack's notes that the log already has are not written twice."""
-        if self._replay.seen_note(text, data):
+        if self._replay.replay.seen_note(text, data):
             return
         self._ledger.note(text, **data)
 
@@ -233,19 +235,15 @@ class Oracle:
                            top_logprobs=top_logprobs or None, stop=list(stop) if stop else None)
         index = self._next_index
         self._next_index += 1
-        first_attempt = 1
-        logged = self._replay.take(index)
-        if logged is None:
-            key = self._keys.pick(key_index)
-        else:
-            key, why = self._pick_as_logged(logged, key_index, req)
-            if why is None:
-                outcome = self._replayed(logged, key, req)
-                if outcome is not None:
-                    return outcome
-                first_attempt = logged.attempts + 1
-            else:
-                index = self._diverged(index, why)
+        step = self._replay.step(index, key_index, req, self._next_index)
+        if step.overhead is not None:  # learn the overhead as the live run did
+            self._overhead = max(self._overhead, step.overhead)
+        if step.outcome is not None:
+            return step.outcome
+        index = step.index
+        if step.diverged:
+            self._next_index = index + 1
+        key = step.key if step.key is not None else self._keys.pick(key_index)
         content = self._forbids(prompt) if self._forbids is not None else None
         if content is not None:
             return self._ledger.held_out(index, prompt, content)
@@ -253,7 +251,7 @@ class Oracle:
             return self._not_sent(index, key, req)
         assert self._sem is not None
         async with self._sem:
-            return await self._run(index, key, req, first_attempt)
+            return await self._run(index, key, req, step.first_attempt)
 
     async def query_many(self, prompts: Iterable[str], **kw: Any) -> list[QueryOutcome]:
         """:meth:`query` for each prompt, concurrently; prompts the budget cannot cover get a
@@ -390,57 +388,6 @@ class Oracle:
         return Answer(index=index, key_id=key.key_id, prompt=req.prompt, text=c.text,
                       finish_reason=c.finish_reason, logprobs=c.logprobs,
                       usage=Usage(in_tok, out_tok, estimated, cost), attempts=attempt)
-
-    # -- a resumed harvest ------------------------------------------------------------------
-
-    def _replayed(self, logged: Logged, key: Key, req: QueryRequest) -> QueryOutcome | None:
-        """The logged outcome of a replayed query (nothing sent, nothing charged again), or
-        None when the log has only retried attempts of it (the caller sends it live)."""
-        self._ledger.replayed(logged.entries)
-        self._purse.shown(logged.spent())
-        final = logged.final
-        if final is None:
-            return None
-        if isinstance(final, ResponseEntry):
-            key.verified = True
-            u = final.usage
-            if not final.tokens_estimated:  # learn the overhead as the live run did
-                self._overhead = max(self._overhead, u.input_tokens - len(req.prompt.encode()))
-            return Answer(index=final.index, key_id=final.key_id, prompt=req.prompt,
-                          text=final.response.text, finish_reason=final.response.finish_reason,
-                          logprobs=final.response.logprobs,
-                          usage=Usage(u.input_tokens, u.output_tokens, final.tokens_estimated,
-                                      final.cost_usd),
-                          attempts=final.attempt)
-        failure = Failure(index=final.index, key_id=final.key_id, prompt=req.prompt,
-                          error_type=final.error_type, message=final.message,
-                          status=final.status, attempts=final.attempt)
-        if final.error_type in FATAL:
-            self._keys.kill(key, failure)
-        elif final.charged and final.status is not None:
-            key.verified = True
-        return failure
-
-    def _pick_as_logged(self, logged: Logged, key_index: int | None,
-                        req: QueryRequest) -> tuple[Key, str | None]:
-        """The key for a replayed query (the logged one), and why the query is not the
-        logged one (None when it is)."""
-        key = (self._keys.pick_as_logged(logged.key_id)
-               if key_index is None and logged.key_id is not None else None)
-        if key is None:
-            key = self._keys.pick(key_index)
-        return key, logged.mismatch(req, key.key_id)
-
-    def _diverged(self, index: int, why: str) -> int:
-        """End the replay at ``index`` (the attack asked for something else than the log
-        has); returns the fresh index the query gets."""
-        self._replay.abandon()
-        self._purse.shown(None)
-        fresh = max(self._next_index, self._replay.end)
-        self._next_index = fresh + 1
-        self._ledger.note("replay diverged: live from here", index=index, why=why,
-                          fresh_index=fresh)
-        return fresh
 
     def _not_sent(self, index: int, key: Key, req: QueryRequest) -> Failure:
         assert key.dead is not None

@@ -27,11 +27,15 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from extractbench.campaign.keys import Key, KeyRing
+from extractbench.campaign.ledger import Ledger
+from extractbench.campaign.outcomes import FATAL, Answer, Failure, QueryOutcome, Usage
+from extractbench.campaign.purse import Purse
 from extractbench.config.budget import Spent
 from extractbench.endpoints.clients import QueryRequest
 from extractbench.logs.harvest import Entry, ErrorEntry, NoteEntry, ResponseEntry, spent_in
 
-__all__ = ["Logged", "Replay"]
+__all__ = ["Logged", "Replay", "Replayer", "Step"]
 
 
 @dataclass
@@ -126,6 +130,89 @@ class Replay:
             self._notes[k] -= 1
             return True
         return False
+
+
+@dataclass(frozen=True)
+class Step:
+    """What the log decides for one query of a resumed attack."""
+
+    index: int
+    """The index the query goes under: its own, or a fresh one after a divergence."""
+    key: Key | None = None
+    """The key the log says it used (``None``: the oracle picks one as usual)."""
+    outcome: QueryOutcome | None = None
+    """The logged outcome, returned as it was: nothing is sent or charged again."""
+    first_attempt: int = 1
+    """The number of the first live attempt (on from the logged retried ones)."""
+    overhead: int | None = None
+    """The input-token overhead the logged answer showed, for the oracle to learn as the
+    live run did."""
+    diverged: bool = False
+    """The query is not the logged one: the replay ended here and ``index`` is fresh."""
+
+
+class Replayer:
+    """Drives a resumed attack through its log (see the module docstring): for each query
+    the logged outcome, the logged key and attempt count, or the end of the replay. Works on
+    the oracle's parts: its keys (the logged key is picked; a key the log saw refused is
+    dead again), its purse (the replayed spend becomes visible) and its ledger (the replayed
+    entries are counted, a divergence noted)."""
+
+    def __init__(self, replay: Replay, keys: KeyRing, purse: Purse, ledger: Ledger) -> None:
+        self.replay = replay
+        self._keys, self._purse, self._ledger = keys, purse, ledger
+
+    def step(self, index: int, key_index: int | None, req: QueryRequest,
+             next_index: int) -> Step:
+        """The decision for query ``index`` (``next_index``: the oracle's next free index)."""
+        logged = self.replay.take(index)
+        if logged is None:
+            return Step(index)
+        key = (self._keys.pick_as_logged(logged.key_id)
+               if key_index is None and logged.key_id is not None else None)
+        if key is None:
+            key = self._keys.pick(key_index)
+        why = logged.mismatch(req, key.key_id)
+        if why is not None:
+            return Step(self._diverged(index, why, next_index), key, diverged=True)
+        self._ledger.replayed(logged.entries)
+        self._purse.shown(logged.spent())
+        final = logged.final
+        if final is None:  # only retried attempts: sent live, numbered on
+            return Step(index, key, first_attempt=logged.attempts + 1)
+        return self._outcome(final, key, req)
+
+    def _outcome(self, final: ResponseEntry | ErrorEntry, key: Key, req: QueryRequest) -> Step:
+        if isinstance(final, ResponseEntry):
+            key.verified = True
+            u = final.usage
+            overhead = None if final.tokens_estimated else (
+                u.input_tokens - len(req.prompt.encode()))
+            return Step(final.index, key, overhead=overhead, outcome=Answer(
+                index=final.index, key_id=final.key_id, prompt=req.prompt,
+                text=final.response.text, finish_reason=final.response.finish_reason,
+                logprobs=final.response.logprobs,
+                usage=Usage(u.input_tokens, u.output_tokens, final.tokens_estimated,
+                            final.cost_usd),
+                attempts=final.attempt))
+        failure = Failure(index=final.index, key_id=final.key_id, prompt=req.prompt,
+                          error_type=final.error_type, message=final.message,
+                          status=final.status, attempts=final.attempt)
+        if final.error_type in FATAL:
+            self._keys.kill(key, failure)
+        elif final.charged and final.status is not None:
+            key.verified = True
+        return Step(final.index, key, outcome=failure)
+
+    def _diverged(self, index: int, why: str, next_index: int) -> int:
+        """End the replay at ``index`` (the attack asked for something else than the log
+        has); returns the fresh index the query gets."""
+        self.replay.abandon()
+        self._purse.shown(None)
+        fresh = max(next_index, self.replay.end)
+        self._ledger.note("replay diverged: live from here", index=index, why=why,
+                          fresh_index=fresh)
+        return fresh
 
 
 def _note_key(e: NoteEntry) -> str:
