@@ -24,6 +24,7 @@ from extractbench.report.document import (
     usd,
 )
 from extractbench.report.profile_table import profile_table
+from extractbench.report.requirement import DECLARED
 from extractbench.report.rows import DetectionRow
 
 __all__ = ["CAPTIONS", "report_sections"]
@@ -172,6 +173,11 @@ def _figures(paths: Sequence[Path]) -> list[Figure]:
     return out
 
 
+MIN_SEEDS = 3
+"""Seeds a ranked comparison needs before the board stops warning that its ties ignore the
+spread between training runs (issue 13)."""
+
+
 def _ranking_text(analysis: Analysis, tasks: Sequence[str], budgets: Sequence[str] | None
                   ) -> list[str]:
     """What the profiles below are compared on: each task's ranking set and where it comes
@@ -192,6 +198,13 @@ def _ranking_text(analysis: Analysis, tasks: Sequence[str], budgets: Sequence[st
         text += (" Common budgets: " + ", ".join(budgets) + "." if budgets
                  else " The tasks share no budget, so no figure is comparable.")
     out = [text]
+    thin = sorted({len(seeds) for s in sets for seeds in s.seeds.values()
+                   if len(seeds) < MIN_SEEDS})
+    if thin:
+        out.append(f"**Fewer than {MIN_SEEDS} seeds** ({' or '.join(map(str, thin))} at some "
+                   "pair of the set): the CIs and ties cover held-out items, not the spread "
+                   "between training runs, which dominates near a curve's transition. Add "
+                   "seeds (`seeds:` and `ranking.seeds`) before citing a rank.")
     extra = [line for task, line in analysis.outside if task in tasks]
     if extra:
         out.append("Measured but outside the ranking set (in *Cells* and the plots, not in "
@@ -211,9 +224,15 @@ def report_sections(analysis: Analysis, figures: Sequence[Path]) -> list[Section
     incomplete = table[~table[c.RANKED] & ~complete]
     unranked = table[~table[c.RANKED] & complete]
     scope = _ranking_text(analysis, compared_tasks, analysis.compared_budgets)
+    declared = bool(analysis.ranking_sets) and all(
+        s.source == DECLARED for s in analysis.ranking_sets.values())
     if set(compared_tasks) != set(frame[c.TASK]):
-        scope.append(f"Profiles are compared on the task(s) every profile was measured on: "
-                     f"{', '.join(compared_tasks)}. The other tasks are in *Profiles by task*.")
+        scope.append(
+            f"Profiles are ranked on the task(s) the scenario's `ranking:` lists: "
+            f"{', '.join(compared_tasks)}; the other tasks' cells are in *Cells* and the plots."
+            if declared else
+            f"Profiles are compared on the task(s) every profile was measured on: "
+            f"{', '.join(compared_tasks)}. The other tasks are in *Profiles by task*.")
     if measured:
         title = f"Ranked profiles (utility ≥ {utility_threshold:.2f})"
         intro = list(scope)
@@ -245,8 +264,10 @@ def report_sections(analysis: Analysis, figures: Sequence[Path]) -> list[Section
              "legitimate users (or were not measured on benign traffic); their resistance is "
              "shown but not ranked."],
             table=profile_table(unranked, [c.PROFILE], legend)))
-    if task_table is not None:
-        tasks = list(dict.fromkeys(str(t) for t in task_table[c.TASK]))
+    tasks = list(dict.fromkeys(str(t) for t in task_table[c.TASK])) \
+        if task_table is not None else []
+    if task_table is not None and not (len(tasks) == 1 and tasks == compared_tasks):
+        # one task ranked alone would repeat the table above
         sections.append(Section("Profiles by task", [
             "The same figures per task family; ranks are within each task's table, each on "
             "its own ranking set and common budgets.", *_ranking_text(analysis, tasks, None)],

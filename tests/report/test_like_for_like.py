@@ -394,3 +394,28 @@ def test_a_worst_case_whose_student_did_not_converge_says_so(tmp_path: Path) -> 
     # records that do not say (older runs): no claim either way
     silent = run([cell("open", "a", 1000, 0.4)])
     assert math.isnan(silent.board.summaries[0].curve[0].unconverged)
+
+
+def test_the_report_says_which_tasks_it_ranks_and_warns_below_three_seeds(
+        tmp_path: Path) -> None:
+    records = [cell("open", a, 1000, t, task="t1", seed=s) for a, t in (("a", 0.4), ("b", 0.9))
+               for s in (0, 1, 2)]
+    records += [cell("guard", a, 1000, t, task="t1", seed=s)
+                for a, t in (("a", 0.2), ("b", 0.6)) for s in (0, 1, 2)]
+    records += [cell("open", "a", 100, 0.7, task="t2")]
+    three = Ranking(attacks=["a", "b"], budgets=["q1000"], tasks=["t1"])
+    write_leaderboard(records, tmp_path, n_boot=50, plots=False, html=False, ranking=three)
+    md = (tmp_path / "leaderboard.md").read_text()
+    assert "ranked on the task(s) the scenario's `ranking:` lists: t1" in md
+    assert "Fewer than 3 seeds" not in md
+    # one task ranked: no second table repeating it
+    assert "## Profiles by task" not in md
+    # the same comparison on seed 0 alone is ranked, with the warning
+    write_leaderboard([r for r in records if r.seed == 0], tmp_path, n_boot=50, plots=False,
+                      html=False, ranking=three)
+    md = (tmp_path / "leaderboard.md").read_text()
+    assert "**Fewer than 3 seeds** (1 at some pair of the set)" in md
+    # two tasks compared without a declared ranking: the per-task table breaks them down
+    both = [cell(p, "a", 1000, 0.5, task=t) for p in ("open", "guard") for t in ("t1", "t2")]
+    write_leaderboard(both, tmp_path, n_boot=50, plots=False, html=False)
+    assert "## Profiles by task" in (tmp_path / "leaderboard.md").read_text()
