@@ -134,6 +134,7 @@ class Oracle:
         segment: Segment | None = None,
         replay: bool = True,
         forbids: Callable[[str], str | None] | None = None,
+        accounts: bool = False,
     ) -> None:
         """``keys`` are ``(key_id, api_key)`` pairs; ``key_id`` is what logs show. An existing
         harvest file is resumed: its spend counts against ``budget`` and indices continue.
@@ -143,7 +144,9 @@ class Oracle:
         :mod:`~extractbench.campaign.replay`); without, every query is new. ``forbids`` maps
         a prompt to the held-out content it asks about (``None``: none); such a prompt is
         refused here, whichever attack sends it: logged as a ``heldout`` error, never sent,
-        never charged."""
+        never charged. With ``accounts`` each key is an attacker's account: it costs the
+        prices' ``account_usd``, charged against the budget before the first query (an
+        evaluator's or a benign user's key is not)."""
         self._keys = KeyRing(keys)
         if concurrency < 1:
             raise ValueError("concurrency and max_attempts must be at least 1")
@@ -173,6 +176,10 @@ class Oracle:
         self._purse.restore(logged, hidden=logged if active else None)
         indices = [e.index for e in prior if isinstance(e, ResponseEntry | ErrorEntry)]
         self._next_index = 0 if active else max(indices, default=-1) + 1
+        self.accounts = len(self._keys) if accounts else 0
+        """The attacker accounts this campaign pays for (its keys)."""
+        self.accounts_usd = self._purse.open_accounts(self.accounts)
+        """What they cost, in dollars (inside :meth:`spent`)."""
 
     # -- public surface -------------------------------------------------------------------
 

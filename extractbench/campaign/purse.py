@@ -31,6 +31,14 @@ class Purse:
         self._meter.restore(spent)
         self._hidden = hidden or Spent()
 
+    def open_accounts(self, accounts: int) -> float:
+        """Charge ``accounts`` attacker accounts at the prices' ``account_usd``; returns the
+        dollars (counted against the ``usd`` limit, shown by :meth:`spent`)."""
+        usd = self._meter.open_accounts(accounts)
+        if usd and self.on_progress is not None:
+            self.on_progress(self.spent())
+        return usd
+
     def shown(self, spent: Spent | None) -> None:
         """Show ``spent`` of the hidden spend (``None``: all of it)."""
         self._hidden = Spent() if spent is None else _minus(self._hidden, spent)

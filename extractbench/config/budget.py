@@ -34,7 +34,11 @@ class Budget(BaseModel):
     tokens: int | None = Field(default=None, gt=0, le=10**12,
                                description="input plus output tokens")
     usd: float | None = Field(default=None, gt=0, le=10**6,
-                              description="dollars at the configured prices")
+                              description="dollars at the configured prices, accounts included")
+    accounts: int | None = Field(
+        default=None, gt=0, le=1000,
+        description="the most API accounts (keys) the attack may use; each costs the "
+        "endpoint's prices.account_usd")
 
     @model_validator(mode="after")
     def _one_limit_set(self) -> Budget:
@@ -43,7 +47,7 @@ class Budget(BaseModel):
         return self
 
     def label(self) -> str:
-        """Short name for tables and file names: ``q500``, ``t20000+usd0.50``."""
+        """Short name for tables and file names: ``q500``, ``t20000+usd0.50``, ``q1000+a8``."""
         parts: list[str] = []
         if self.queries is not None:
             parts.append(f"q{self.queries}")
@@ -52,16 +56,28 @@ class Budget(BaseModel):
         if self.usd is not None:
             usd = f"{self.usd:.2f}" if round(self.usd, 2) == self.usd else f"{self.usd:g}"
             parts.append(f"usd{usd}")
+        if self.accounts is not None:
+            parts.append(f"a{self.accounts}")
         return "+".join(parts)
 
 
 class Prices(BaseModel):
-    """Endpoint prices in USD per million tokens (zero for the local reference endpoint)."""
+    """Endpoint prices in USD per million tokens (zero for the local reference endpoint), and
+    what one API account costs an attacker there."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
     input_per_mtok: float = Field(default=0.0, ge=0, le=10**6)
     output_per_mtok: float = Field(default=0.0, ge=0, le=10**6)
+    account_usd: float = Field(
+        default=0.0, ge=0, le=10**4,
+        description="dollars an attacker pays for each API account (key) it uses on this "
+        "endpoint (sign-up, verification, a bought or stolen account), charged once per key "
+        "before the campaign's first query; benign users are not charged")
+
+    def accounts_cost(self, accounts: int) -> float:
+        """Dollars for ``accounts`` attacker accounts."""
+        return accounts * self.account_usd
 
     def cost(self, input_tokens: int, output_tokens: int) -> float:
         """Dollars for one request with this usage."""
@@ -118,6 +134,15 @@ class BudgetMeter:
         """Start from an earlier session's spend (resuming a harvest)."""
         with self._lock:
             self._spent = _add(self._spent, spent)
+
+    def open_accounts(self, accounts: int) -> float:
+        """Charge ``accounts`` API accounts at the prices' ``account_usd`` (no query, no
+        token); returns the dollars charged. They count against the ``usd`` limit like any
+        spend, so a budget they exhaust leaves no query."""
+        usd = self.prices.accounts_cost(accounts)
+        with self._lock:
+            self._spent = _add(self._spent, Spent(0, 0, 0, usd))
+        return usd
 
     def reserve(self, est_input_tokens: int, max_output_tokens: int) -> Reservation | None:
         """Hold the worst case of one request, or return ``None`` when it might exceed a limit."""

@@ -10,8 +10,10 @@ prices). For one endpoint with prices ``p_in`` / ``p_out``:
   than bytes), 16 the chat-template overhead the oracle also reserves, ``O`` its ``max_tokens``
   (the attack's ``max_tokens`` parameter when set, else the task's answer length);
 - **attack**, per cell: the smallest bound its budget sets: ``usd`` directly; ``queries`` x
-  the request worst case over the attack pool's prompts; ``tokens`` x ``max(p_in, p_out)``.
-  The oracle reserves each request's worst case before sending it, so no cell spends more;
+  the request worst case over the attack pool's prompts; ``tokens`` x ``max(p_in, p_out)``;
+  plus, outside ``usd`` (which includes them), the attack's keys x the endpoint's
+  ``account_usd``. The oracle reserves each request's worst case before sending it, so no
+  cell spends more;
 - **teacher evaluation**, once per (endpoint, task, seed): every held-out prompt once,
   at ``O`` = the task's answer length;
 - **defended evaluation** (utility), the same again for every endpoint with a defense stack
@@ -96,15 +98,18 @@ def _longest(task: Task, split: str) -> int:
     return max((len(i.prompt.encode("utf-8")) for i in items), default=0)
 
 
-def _attack_usd(budget: Budget, prices: Prices, prompt_bytes: int, max_tokens: int) -> float:
+def _attack_usd(budget: Budget, prices: Prices, prompt_bytes: int, max_tokens: int,
+                keys: int = 1) -> float:
+    accounts = prices.accounts_cost(keys)
     bounds = []
     if budget.usd is not None:
         bounds.append(budget.usd)
     if budget.queries is not None:
-        bounds.append(budget.queries * _request_usd(prices, prompt_bytes, max_tokens))
+        bounds.append(accounts + budget.queries * _request_usd(prices, prompt_bytes,
+                                                               max_tokens))
     if budget.tokens is not None:
         rate = max(prices.input_per_mtok, prices.output_per_mtok)
-        bounds.append(budget.tokens * rate / 1e6)
+        bounds.append(accounts + budget.tokens * rate / 1e6)
     return min(bounds) if bounds else math.inf
 
 
@@ -141,8 +146,9 @@ def estimate_cost(scenario: Scenario, cells: Sequence[Cell] | None = None) -> Co
         endpoint = scenario.endpoints[cell.endpoint]
         prices = endpoint.prices
         t = task(cell.task, cell.seed)
+        attack_spec = scenario.attacks[cell.attack]
         spent = _attack_usd(cell.budget, prices, _longest(t, "attack_pool"),
-                            _attack_max_tokens(scenario.attacks[cell.attack].params, t))
+                            _attack_max_tokens(attack_spec.params, t), attack_spec.keys)
         spent_benign = len(t.split("benign")) * _request_usd(prices, _longest(t, "benign"),
                                                              t.max_answer_tokens)
         attack += spent

@@ -103,7 +103,8 @@ class ReferenceEndpoint(_Model):
     api: Literal["openai", "anthropic"] = Field(
         default="openai", description="which SDK the attacker uses against it"
     )
-    prices: Prices = Field(default_factory=Prices, description="USD per million tokens")
+    prices: Prices = Field(default_factory=Prices, description="USD per million tokens and "
+                           "per attacker account")
     stream: bool = Field(default=False, description="the attacker's requests stream "
                          "(server-sent events, assembled by the client)")
 
@@ -118,7 +119,8 @@ class RemoteEndpoint(_Model):
     model: Line = Field(min_length=1, max_length=256)
     api_key_env: Annotated[str, AfterValidator(_env_name)] = Field(
         description="name of the environment variable holding the key")
-    prices: Prices = Field(default_factory=Prices, description="USD per million tokens")
+    prices: Prices = Field(default_factory=Prices, description="USD per million tokens and "
+                           "per attacker account")
     rate_limits: RateLimits = Field(default_factory=RateLimits)
     max_tokens_param: Literal["max_tokens", "max_completion_tokens"] = Field(
         default="max_tokens",
@@ -301,6 +303,7 @@ class Scenario(_Model):
                             f"grids.{i}.{section}: {name!r} is not in {section} "
                             f"(known: {', '.join(str(k) for k in known)})"
                         )
+        self._accounts_cover_keys(labels)
         if self.ranking is not None:
             self._ranking_names(self.ranking, labels)
         for i, gate in enumerate(self.gates):
@@ -310,6 +313,29 @@ class Scenario(_Model):
                     f"(known: {', '.join(self.students)})"
                 )
         return self
+
+    def _accounts_cover_keys(self, labels: list[str]) -> None:
+        """Every attack the grid pairs with a budget that limits accounts uses no more keys
+        than it allows."""
+        by_label = dict(zip(labels, self.budgets, strict=True))
+        for g in self.grids or [Grid()]:
+            for attack in g.attacks or list(self.attacks):
+                keys = self.attacks[attack].keys
+                for label in g.budgets or labels:
+                    budget, i = by_label[label], labels.index(label)
+                    if budget.accounts is not None and keys > budget.accounts:
+                        raise ValueError(
+                            f"budgets.{i}.accounts: {label} allows {budget.accounts} accounts "
+                            f"but attack {attack!r} uses {keys} keys (attacks.{attack}.keys); "
+                            "raise the limit, lower the keys, or keep them apart with grids:")
+                    for name in g.endpoints or list(self.endpoints):
+                        cost = self.endpoints[name].prices.accounts_cost(keys)
+                        if budget.usd is not None and cost >= budget.usd:
+                            raise ValueError(
+                                f"budgets.{i}.usd: ${budget.usd:g} leaves nothing for queries "
+                                f"once attack {attack!r} has paid for its {keys} accounts "
+                                f"(${cost:g} at endpoints.{name}.prices.account_usd); raise "
+                                "the budget or lower the keys")
 
     def _ranking_names(self, ranking: Ranking, labels: list[str]) -> None:
         for section, names, known in (("attacks", ranking.attacks, list(self.attacks)),
@@ -554,6 +580,12 @@ def scenario_hash(scenario: Scenario) -> str:
     for ep in data.get("endpoints", {}).values():  # likewise an endpoint's stream: false
         if ep.get("stream") is False:
             ep.pop("stream")
+        prices = ep.get("prices") or {}
+        if prices.get("account_usd") == 0:  # and a free account
+            prices.pop("account_usd")
+    for budget in data.get("budgets", []):  # and a budget without an accounts limit
+        if budget.get("accounts") is None:
+            budget.pop("accounts", None)
     canon = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canon.encode()).hexdigest()
 

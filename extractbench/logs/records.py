@@ -132,7 +132,11 @@ class CellRecord(BaseModel):
     tokens_estimated: bool = Field(
         default=False, description="some token counts are tiktoken estimates"
     )
-    cost_usd: float = 0.0
+    cost_usd: float = Field(default=0.0, description="dollars charged, accounts included")
+    accounts: int = Field(default=0, description="attacker API accounts (keys) the campaign "
+                          "used and paid for")
+    accounts_usd: float = Field(default=0.0, description="what those accounts cost (inside "
+                                "cost_usd): accounts x the endpoint's prices.account_usd")
     harvest_pairs: int = Field(default=0, description="successful responses usable for training")
     errors_by_type: dict[str, int] = Field(default_factory=dict)
     stop_reason: str = ""

@@ -31,6 +31,10 @@ class Collected:
     stats: OracleStats
     benign: Any
     """The benign users' :class:`~extractbench.campaign.benign.BenignResult`, or None."""
+    accounts: int = 0
+    """The attacker accounts (keys) the campaign paid for."""
+    accounts_usd: float = 0.0
+    """What they cost (inside ``stats.spent.usd``)."""
 
 
 def collect(sc: Scenario, fleet: Fleet, cell: Cell, task: Task, harvest_path: Path,
@@ -50,7 +54,7 @@ def collect(sc: Scenario, fleet: Fleet, cell: Cell, task: Task, harvest_path: Pa
         concurrency=spec.concurrency, retry=RetryPolicy(seed=cell.seed),
         rates=RateLimits(live.rpm, live.tpm), on_progress=progress.spent,
         segment=Segment(run_id=run_id, cell_id=cell.id, attack=spec.name),
-        forbids=hygiene.forbids,
+        forbids=hygiene.forbids, accounts=True,
     )
     attack = ATTACKS.get(spec.name)(**spec.params)
     benign_split = [i.prompt for i in task.split("benign")]
@@ -97,4 +101,4 @@ def collect(sc: Scenario, fleet: Fleet, cell: Cell, task: Task, harvest_path: Pa
             and live.pipeline is None):
         raise RunError(f"endpoint {cell.endpoint!r}: {oracle.fatal_error.message} "
                        f"({oracle.fatal_error.error_type}; check the API key)")
-    return Collected(stop_reason, oracle.stats(), benign)
+    return Collected(stop_reason, oracle.stats(), benign, oracle.accounts, oracle.accounts_usd)

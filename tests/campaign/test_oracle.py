@@ -445,3 +445,40 @@ def test_a_200_with_a_cut_json_body_is_charged_logged_and_retried(
         ("invalid_response", 200, True, 1)]
     assert "malformed response body" in errors[0].message
     assert sum(isinstance(e, ResponseEntry) for e in entries) == 1  # one row, not two
+
+
+# ------------------------------------------------------------------------------ accounts
+
+
+def test_an_attacker_pays_for_each_account_before_its_first_query(fake: FakeEndpoint,
+                                                                  tmp_path: Path) -> None:
+    # One query's worst case here is (len("p0") + 16) input + 8 output tokens at $0.01 a
+    # token = $0.26; it is really charged $0.05 (2 + 3 tokens). $3.50 buys all four prompts.
+    # Three accounts at $1.10 take $3.30 of it first: the $0.20 left is below one worst case,
+    # so nothing is sent. At $1.00 each, $0.50 is left: enough for all four at $0.05.
+    keys = [("a", GOOD_KEY), ("b", OTHER_KEY), ("c", GOOD_KEY)]
+    prompts = [f"p{i}" for i in range(4)]
+
+    def campaign(account_usd: float, accounts: bool, where: str) -> tuple[Oracle, list[
+            Answer | Failure]]:
+        prices = Prices(input_per_mtok=1e4, output_per_mtok=1e4, account_usd=account_usd)
+
+        async def go() -> tuple[Oracle, list[Answer | Failure]]:
+            async with make_oracle(fake.openai_url, tmp_path / where, budget=Budget(usd=3.5),
+                                   keys=keys, prices=prices, accounts=accounts) as o:
+                return o, await o.query_many(prompts, max_tokens=8)
+
+        (tmp_path / where).mkdir()
+        return run(go())
+
+    free, outs = campaign(1.1, False, "evaluator")  # an evaluator's keys: no accounts
+    assert (free.accounts, free.accounts_usd) == (0, 0.0)
+    assert all(isinstance(o, Answer) for o in outs)
+    dear, outs = campaign(1.1, True, "dear")
+    assert (dear.accounts, dear.accounts_usd) == (3, pytest.approx(3.3))
+    assert all(isinstance(o, Failure) and o.error_type == "budget" for o in outs)
+    assert dear.stats().spent == Spent(usd=pytest.approx(3.3))  # no query, no token
+    assert len(fake.requests) == 4  # the evaluator's four; none from the dear campaign
+    paid, outs = campaign(1.0, True, "paid")
+    assert all(isinstance(o, Answer) for o in outs)
+    assert paid.stats().spent.usd == pytest.approx(3.0 + 4 * 0.05)

@@ -119,3 +119,35 @@ def test_vendor_scenario_fits_its_own_guard_and_validates(
     assert "ok (15 cells)" in captured.out
     assert "OPENAI_API_KEY is not set" in captured.err
     assert "ANTHROPIC_API_KEY is not set" in captured.err
+
+
+# ------------------------------------------------------------------------------ accounts
+
+
+def accounts_scenario(keys: int, budget: dict[str, float], account_usd: float = 2.0) -> Scenario:
+    data = scenario([budget]).model_dump(mode="json")
+    data["endpoints"]["e"]["prices"]["account_usd"] = account_usd
+    data["attacks"]["a"]["keys"] = keys
+    return Scenario.model_validate(data)
+
+
+def test_the_estimate_charges_every_key_of_an_attack_as_an_account() -> None:
+    # 8 keys at $2 each on top of 100 queries; a usd budget includes the accounts
+    estimate = estimate_cost(accounts_scenario(8, {"queries": 100}))
+    assert estimate.attack == pytest.approx(16.0 + 100 * request_usd("attack_pool"))
+    assert estimate_cost(accounts_scenario(8, {"queries": 100, "usd": 20.0})).attack == \
+        pytest.approx(min(20.0, 16.0 + 100 * request_usd("attack_pool")))
+
+
+@pytest.mark.parametrize(("keys", "budget", "problem"), [
+    (8, {"queries": 100, "accounts": 4},
+     r"budgets.0.accounts: q100\+a4 allows 4 accounts but attack 'a' uses 8 keys"),
+    (8, {"queries": 100, "usd": 16.0},
+     r"budgets.0.usd: \$16 leaves nothing for queries once attack 'a' has paid for its 8 "
+     r"accounts \(\$16 at endpoints.e.prices.account_usd\)"),
+])
+def test_a_budget_must_cover_the_attacks_accounts(keys: int, budget: dict[str, float],
+                                                  problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        accounts_scenario(keys, budget)
+    assert accounts_scenario(4, {"queries": 100, "accounts": 4}).budgets[0].label() == "q100+a4"

@@ -342,3 +342,17 @@ def test_the_same_run_id_again_measures_only_the_cells_not_yet_recorded(tmp_path
         other = _scenario(tmp_path, TINY.replace("seeds: [3]", "seeds: [4]"))
         run_scenario(load_scenario(other), other, tmp_path / "r", run_id="resume",
                      progress=False)
+
+
+def test_a_cell_pays_for_its_attackers_accounts(tmp_path: Path) -> None:
+    text = (TINY.replace("rp: {name: random-pool}", "rp: {name: random-pool, keys: 3}")
+            .replace("ref: {kind: reference, model: arith-ref}",
+                     "ref: {kind: reference, model: arith-ref, prices: {account_usd: 0.5}}")
+            .replace("budgets: [{queries: 5}, {queries: 30}]", "budgets: [{queries: 5}]"))
+    path = _scenario(tmp_path, text)
+    (record,) = run_scenario(load_scenario(path), path, tmp_path / "results", run_id="a",
+                             progress=False).records
+    assert record.status == "ok", record.error
+    # three keys at $0.50; the reference endpoint's tokens are free, so that is the whole cost
+    assert (record.accounts, record.accounts_usd) == (3, 1.5)
+    assert record.cost_usd == 1.5 and record.queries == 5
