@@ -89,10 +89,15 @@ class LogprobGuard(Defense):
     def adjust(self, ctx: RequestContext) -> SamplingParams:
         p = ctx.params
         if self.ignore_logit_bias and p.logit_bias:
+            self.record(ctx, "transform", removed="logit_bias")
             p = replace(p, logit_bias={})
         if self.hide and p.top_logprobs is not None:
+            self.record(ctx, "transform", removed="logprobs")  # asked for, not given
             p = replace(p, top_logprobs=None)
         elif self.max_top is not None and p.top_logprobs is not None:
+            if p.top_logprobs > self.max_top:
+                self.record(ctx, "transform", changed="top_logprobs", asked=p.top_logprobs,
+                            given=self.max_top)
             p = replace(p, top_logprobs=min(p.top_logprobs, self.max_top))
         return p
 
@@ -102,8 +107,10 @@ class LogprobGuard(Defense):
             if g.logprobs is None:
                 out.append(g)
             elif self.hide:
+                self.record(ctx, "transform", removed="logprobs", sample=i)
                 out.append(replace(g, logprobs=None))
             else:
+                self.record(ctx, "transform", changed="logprobs", sample=i)
                 rng = (prompt_rng(self.seed, ctx.prompt, f"logprob/{i}") if self.consistent_noise
                        else random.Random(f"{self.seed}/{ctx.key_id}/{ctx.index}/{i}"))
                 out.append(replace(g, logprobs=[self._token(lp, rng) for lp in g.logprobs]))

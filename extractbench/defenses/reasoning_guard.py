@@ -68,7 +68,11 @@ class ReasoningGuard(Defense):
         self.summary_chars = P.integer(NAME, "summary_chars", summary_chars, 0, 1000)
 
     def transform(self, ctx: RequestContext, generations: list[Generation]) -> list[Generation]:
-        return [self.guard(g) for g in generations]
+        out = [self.guard(g) for g in generations]
+        for i, (before, after) in enumerate(zip(generations, out, strict=True)):
+            if after is not before:  # the answer's reasoning was taken away
+                self.record(ctx, "transform", removed="reasoning", mode=self.mode, sample=i)
+        return out
 
     def guard(self, gen: Generation) -> Generation:
         text = gen.text

@@ -110,6 +110,13 @@ class CellRecord(BaseModel):
     benign_keys: int = 0
     benign_flagged_keys: int = 0
     fpr: float | None = Field(default=None, description="flagged benign keys / benign keys")
+    benign_harmed_keys: int = Field(default=0, description="benign keys a defense acted on at "
+                                    "least once (flagged, refused, throttled, degraded, or "
+                                    "something they asked for removed)")
+    harmed_rate: float | None = Field(default=None, description="benign_harmed_keys / "
+                                      "benign_keys")
+    benign_harms: dict[str, int] = Field(default_factory=dict, description="defense actions "
+                                         "on benign keys' requests, by audit event kind")
     flagged_at: int | None = Field(
         default=None, description="attacker query index of the first flag, or None"
     )

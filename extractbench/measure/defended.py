@@ -28,7 +28,9 @@ def detection_fields(audit_path: Path, entries: Sequence[Entry], benign_ids: lis
     out: dict[str, Any] = dict(
         flagged_at=summary.flagged_at, flag_reason=summary.flag_reason,
         benign_keys=summary.benign_keys, benign_flagged_keys=summary.benign_flagged_keys,
-        fpr=summary.fpr, benign_queries=benign.queries if benign is not None else 0,
+        fpr=summary.fpr, benign_harmed_keys=summary.benign_harmed_keys,
+        harmed_rate=summary.harmed_rate, benign_harms=summary.benign_harms,
+        benign_queries=benign.queries if benign is not None else 0,
         benign_score=(benign.score(task, task.split("benign")) if benign is not None
                       else None),
     )

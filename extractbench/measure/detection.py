@@ -7,6 +7,10 @@ events carry the key id, the time, the key's query index *at the endpoint* and (
 - ``flagged_at``: the attacker's query index (the oracle's, as in the harvest) of the query
   on which any attacker key was first flagged, or ``None``;
 - ``fpr``: the share of benign keys flagged at least once;
+- ``harmed_rate``: the share of benign keys any defense acted on at least once: flagged,
+  refused (a block, a rate limit, a throttle's 429), throttled, given a degraded or poisoned
+  answer, or an answer with something they asked for taken away (logprobs, reasoning,
+  ``logit_bias``); ``benign_harms`` counts those events by kind;
 - :func:`before_flag`: the harvest of the queries before ``flagged_at`` — what a student
   trained "up to the flag" may use (``transfer_at_flag``).
 
@@ -34,6 +38,8 @@ __all__ = [
     "first_flag",
     "flagged_keys",
     "flags",
+    "harmed_keys",
+    "harms",
     "harvest_index",
     "read_events",
     "summarize",
@@ -41,6 +47,9 @@ __all__ = [
 
 ATTACKER_PREFIX = "attacker-"
 BENIGN_PREFIX = "benign-"
+
+HARM_KINDS = ("flag", "reject", "throttle", "degrade", "transform")
+"""Audit event kinds that mean a defense acted on a request: on a benign key, a harm."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +115,27 @@ def flagged_keys(events: Iterable[AuditEvent], keys: Iterable[str],
                  since: float | None = None) -> set[str]:
     """Which of ``keys`` were flagged at least once."""
     return {f.key_id for f in flags(events, keys=keys, since=since)}
+
+
+def harms(events: Iterable[AuditEvent], keys: Iterable[str],
+          since: float | None = None) -> dict[str, int]:
+    """How many times a defense acted on ``keys``' requests, by event kind (``flag``,
+    ``reject``, ``throttle``, ``degrade``, ``transform``); kinds that never happened are left
+    out."""
+    wanted = set(keys)
+    counts: dict[str, int] = {}
+    for e in events:
+        if e.key_id in wanted and e.kind in HARM_KINDS and (since is None or e.time >= since):
+            counts[e.kind] = counts.get(e.kind, 0) + 1
+    return counts
+
+
+def harmed_keys(events: Iterable[AuditEvent], keys: Iterable[str],
+                since: float | None = None) -> set[str]:
+    """Which of ``keys`` a defense acted on at least once (any of :data:`HARM_KINDS`)."""
+    wanted = set(keys)
+    return {e.key_id for e in events if e.key_id in wanted and e.kind in HARM_KINDS
+            and (since is None or e.time >= since)}
 
 
 def false_positive_rate(events: Iterable[AuditEvent], benign_keys: Sequence[str],
@@ -174,15 +204,20 @@ class DetectionSummary:
     benign_flagged_keys: int
     fpr: float | None
     attacker_keys_flagged: int = 0
+    benign_harmed_keys: int = 0
+    harmed_rate: float | None = None
+    benign_harms: dict[str, int] = field(default_factory=dict)
 
 
 def summarize(events: Sequence[AuditEvent], harvest: Sequence[Entry],
               benign_keys: Sequence[str], *, attacker_prefix: str = ATTACKER_PREFIX,
               since: float | None = None) -> DetectionSummary:
     """Detection figures of one cell: the attacker's first flag mapped to the harvest's query
-    index, and the false-positive rate over ``benign_keys``."""
+    index, the false-positive rate and the harmed-key rate over ``benign_keys``."""
     first = first_flag(events, attacker_prefix, since)
     flagged_benign = flagged_keys(events, benign_keys, since)
+    harmed = harmed_keys(events, benign_keys, since)
+    n = len(set(benign_keys))
     attackers = {f.key_id for f in flags(events, prefix=attacker_prefix, since=since)}
     return DetectionSummary(
         flagged_at=harvest_index(first, harvest) if first is not None else None,
@@ -191,6 +226,8 @@ def summarize(events: Sequence[AuditEvent], harvest: Sequence[Entry],
         flag_time=first.time if first is not None else None,
         benign_keys=len(set(benign_keys)),
         benign_flagged_keys=len(flagged_benign),
-        fpr=len(flagged_benign) / len(set(benign_keys)) if benign_keys else None,
+        fpr=len(flagged_benign) / n if n else None,
         attacker_keys_flagged=len(attackers),
+        benign_harmed_keys=len(harmed), harmed_rate=len(harmed) / n if n else None,
+        benign_harms=harms(events, benign_keys, since),
     )

@@ -27,18 +27,22 @@ import pandas as pd
 from extractbench.report import columns as c
 from extractbench.report.bootstrap import curve_intervals, to_float
 from extractbench.report.curve import crossing, log_auc, rank_labels
-from extractbench.report.defender import detection, fpr, utility
+from extractbench.report.defender import detection, fpr, harmed, utility
 from extractbench.report.rows import Estimate, ProfileSummary, WorstPoint
 from extractbench.report.worst import combine_tasks
 
 if TYPE_CHECKING:
     from extractbench.config.scenario import Ranking
 
-__all__ = ["NOT_MEASURED", "UTILITY_THRESHOLD", "Board", "Scope", "build_board",
+__all__ = ["MAX_HARMED", "NOT_MEASURED", "UTILITY_THRESHOLD", "Board", "Scope", "build_board",
            "leaderboard_frame"]
 
 UTILITY_THRESHOLD = 0.9
 """Default minimum utility for a profile to be ranked."""
+
+MAX_HARMED = 0.05
+"""Most benign keys (a share) a ranked profile's defenses may act on: flag, refuse,
+throttle, degrade, or take away something asked for (when the records count harms)."""
 
 NOT_MEASURED = "not_measured"
 """``q50_status`` of a row not measured at every common budget (no AUC or crossing then)."""
@@ -149,7 +153,7 @@ def _summary(keys: dict[str, str], group: pd.DataFrame, budgets: Sequence[str],
         auc=Estimate(area, *auc_ci), q50_queries=Estimate(q50, *q50_ci),
         q50_usd=Estimate(usd50, *usd_ci), q50_status=status,
         teacher_score=_mean(measured, c.TEACHER_SCORE), n_cells=len(cells),
-        utility=utility(measured, n_boot, seed), fpr=fpr(measured),
+        utility=utility(measured, n_boot, seed), fpr=fpr(measured), harmed=harmed(measured),
         detection=detection(cells, winners[winners[c.BUDGET_LABEL] == label], label, n_boot,
                             seed, detected) if last is not None else None,
         complete=not missing, missing=missing)
@@ -168,6 +172,9 @@ def _gate(rows: list[ProfileSummary], threshold: float,
         if measured and not u >= threshold:
             reasons.append("utility not measured" if math.isnan(u)
                            else f"utility {u:.2f} < {threshold:.2f}")
+        if r.harmed is not None and r.harmed.value > MAX_HARMED:
+            reasons.append(f"harmed {r.harmed.value:.1%} of {r.harmed.benign_keys} benign keys "
+                           f"> {MAX_HARMED:.0%}")
         gated.append(replace(r, ranked=not reasons, unranked_reason="; ".join(reasons)))
     groups = [list(range(len(gated)))] if not by_task else [
         [i for i, r in enumerate(gated) if r.keys[c.TASK] == task]

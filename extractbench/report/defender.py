@@ -14,7 +14,7 @@ import pandas as pd
 from extractbench.report import columns as c
 from extractbench.report.bootstrap import nanmean, records
 from extractbench.report.curve import FloatArray
-from extractbench.report.rows import Detection, DetectionRow, Estimate, Fpr, Utility
+from extractbench.report.rows import Detection, DetectionRow, Estimate, Fpr, Harmed, Utility
 from extractbench.stats import bootstrap_mean, percentile_bounds, wilson_interval
 
 __all__ = ["MIN_BOOTSTRAP", "detection", "detection_rows", "fpr", "utility"]
@@ -109,6 +109,21 @@ def fpr(cells: pd.DataFrame) -> Fpr | None:
         interval = wilson_interval(min(flagged, keys), keys)
         return Fpr(interval.value, interval.low, interval.high, keys)
     return Fpr(float(numbers(cells, c.FPR).mean()))
+
+
+def harmed(cells: pd.DataFrame) -> Harmed | None:
+    """The harmed-key rate pooled over the profile's cells: benign keys any defense acted on
+    / benign keys, with a Wilson interval; ``None`` when the records do not count harms (runs
+    made before they did)."""
+    if c.HARMED_RATE not in cells or cells[c.HARMED_RATE].isna().all():
+        return None
+    rows = cells[cells[c.HARMED_RATE].notna()]
+    keys = int(numbers(rows, c.BENIGN_KEYS).sum())
+    if keys <= 0:
+        return None
+    hit = int(numbers(rows, c.BENIGN_HARMED_KEYS).sum())
+    interval = wilson_interval(min(hit, keys), keys)
+    return Harmed(interval.value, interval.low, interval.high, keys)
 
 
 def _attacker_rows(cells: pd.DataFrame, winners: pd.DataFrame, label: str) -> pd.DataFrame:

@@ -24,7 +24,8 @@ DEFINITIONS = {
             "threshold); `=k` marks a tie: the resistance CI overlaps that of the first "
             "profile ranked k",
     "why not ranked": "`incomplete: ...`: what of the ranking set (attacks, budgets, seeds) "
-                      "the profile was not measured on; or its utility below the threshold",
+                      "the profile was not measured on; or its utility below the threshold; "
+                      "or `harmed ... > 5%`: its defenses acted on too many benign keys",
     "utility": "defended / teacher held-out score as a benign user sees it (1 = no loss), "
                "with its 95% CI",
     "resistance": "1 − worst-case transfer at the largest common budget (1 = nothing leaked, "
@@ -48,6 +49,10 @@ DEFINITIONS = {
     "flagged at": "attacker query index at which the defense first flagged the worst-case "
                   "attacker at the largest common budget (mean over the seeds it was flagged "
                   "in)",
+    "harmed": "benign keys any defense acted on (flagged, refused, throttled, given a "
+              "degraded or poisoned answer, or something they asked for taken away: "
+              "logprobs, reasoning, logit_bias) / benign keys, pooled over the profile's "
+              "cells, with a Wilson 95% CI; a profile above 5% is not ranked",
     "FPR": "false-positive rate: benign keys flagged / benign keys, pooled over the "
            "profile's cells",
     "watermark z": "watermark test statistic on the worst-case student's outputs, next to the "
@@ -121,7 +126,7 @@ def profile_table(table: pd.DataFrame, keys: Sequence[str], legend: bool) -> Tab
     students = {v for lb in labels for v in table[c.wc(lb, "_student")]
                 if isinstance(v, str) and v}
     has = {name: name in table and table[name].notna().any() for name in
-           (c.UTILITY, c.FPR, c.FLAGGED_FRAC, c.WATERMARK_Z)}
+           (c.UTILITY, c.FPR, c.HARMED_RATE, c.FLAGGED_FRAC, c.WATERMARK_Z)}
     headers = ["rank", *keys]
     if not all(table[c.RANKED]):
         headers.append("why not ranked")
@@ -132,6 +137,7 @@ def profile_table(table: pd.DataFrame, keys: Sequence[str], legend: bool) -> Tab
                 "queries to 50%", *(["$ to 50%"] if priced else [])]
     headers += ["flagged at"] if has[c.FLAGGED_FRAC] else []
     headers += ["FPR"] if has[c.FPR] else []
+    headers += ["harmed"] if has[c.HARMED_RATE] else []
     headers += ["watermark z"] if has[c.WATERMARK_Z] else []
     headers.append("teacher")
     rows: list[list[TableCell]] = []
@@ -156,6 +162,8 @@ def profile_table(table: pd.DataFrame, keys: Sequence[str], legend: bool) -> Tab
             cells.append(_flag_cell(r))
         if has[c.FPR]:
             cells.append(est(r, c.FPR, pct))
+        if has[c.HARMED_RATE]:
+            cells.append(est(r, c.HARMED_RATE, pct))
         if has[c.WATERMARK_Z]:
             control = r.get(c.WATERMARK_CONTROL_Z)
             cells.append(est(r, c.WATERMARK_Z, note=f"control {num(control)}"))

@@ -18,6 +18,7 @@ __all__ = [
     "DetectionRow",
     "Estimate",
     "Fpr",
+    "Harmed",
     "ProfileSummary",
     "Utility",
     "WorstPoint",
@@ -121,6 +122,22 @@ class Fpr:
 
 
 @dataclass(frozen=True)
+class Harmed:
+    """Harmed-key rate: benign keys any defense acted on / benign keys, pooled over the
+    cells, with a Wilson interval."""
+
+    value: float
+    low: float
+    high: float
+    benign_keys: int
+
+    def columns(self) -> dict[str, object]:
+        """``harmed_rate(_low/_high)``."""
+        return {c.HARMED_RATE: self.value, c.low(c.HARMED_RATE): self.low,
+                c.high(c.HARMED_RATE): self.high}
+
+
+@dataclass(frozen=True)
 class Detection:
     """Detection and attribution of the worst-case attacker at the largest common budget."""
 
@@ -206,6 +223,8 @@ class ProfileSummary:
     """1-based rank; tied rows share the rank of the first of the tie."""
     rank_label: str = ""
     """The rank as shown: ``=k`` for a tie, empty when not ranked."""
+    harmed: Harmed | None = None
+    """The harmed-key rate, when the records count harms."""
 
     def columns(self) -> dict[str, object]:
         """The row's leaderboard columns (unordered: the table orders them)."""
@@ -217,7 +236,7 @@ class ProfileSummary:
                     **self.auc.columns(c.AUC), **self.q50_queries.columns(c.Q50_QUERIES),
                     **self.q50_usd.columns(c.Q50_USD), c.Q50_STATUS: self.q50_status,
                     c.TEACHER_SCORE: self.teacher_score, c.N_CELLS: self.n_cells})
-        for part in (self.utility, self.fpr, self.detection):
+        for part in (self.utility, self.fpr, self.harmed, self.detection):
             if part is not None:
                 out.update(part.columns())
         out.update({c.COMPLETE: self.complete, c.MISSING: self.missing,

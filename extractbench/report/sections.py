@@ -12,6 +12,7 @@ import pandas as pd
 
 from extractbench.report import columns as c
 from extractbench.report.analysis import Analysis
+from extractbench.report.board import MAX_HARMED
 from extractbench.report.document import (
     Est,
     Figure,
@@ -58,9 +59,14 @@ def _header(frame: pd.DataFrame, utility_threshold: float) -> Section:
         "attacker compute could reach more). *Resistance* = 1 − worst-case "
         "transfer at the largest common budget; AUC and queries to 50% are over the common "
         "budgets, against the queries actually spent. Profiles are ranked only when measured "
-        "on the whole ranking set (every attack, budget and seed of it) and when their utility "
-        f"is at least {utility_threshold:.2f}, so a defense can climb the board neither by "
-        "facing fewer attacks nor by breaking the service for legitimate users. Rank `=k`: a "
+        "on the whole ranking set (every attack, budget and seed of it), when their utility "
+        f"is at least {utility_threshold:.2f} and, where the records count harms, when their "
+        f"defenses acted on at most {MAX_HARMED:.0%} of the benign keys that ran alongside the "
+        "attack (*harmed*: flagged, refused, throttled, degraded, or something asked for "
+        "taken away). Utility is the held-out score through the defense as light benign users "
+        "see it: the held-out prompts spread over ten keys, on a fresh defense state with no "
+        "attack running; so it cannot show what heavy legitimate users lose (read *harmed* "
+        "and FPR for that). Rank `=k`: a "
         "tie (the CIs overlap). Hover a column header in the HTML report for its definition; "
         "docs/leaderboard.md defines every column."
     )
@@ -259,9 +265,11 @@ def report_sections(analysis: Analysis, figures: Sequence[Path]) -> list[Section
         legend = False
     if not unranked.empty:
         sections.append(Section(
-            f"Not ranked: utility below {utility_threshold:.2f} or not measured",
+            f"Not ranked: utility below {utility_threshold:.2f}, not measured, or benign keys "
+            "harmed",
             ["These profiles keep less than the threshold of the teacher's quality for "
-             "legitimate users (or were not measured on benign traffic); their resistance is "
+             "legitimate users (or were not measured on benign traffic), or their defenses "
+             f"acted on more than {MAX_HARMED:.0%} of the benign keys; their resistance is "
              "shown but not ranked."],
             table=profile_table(unranked, [c.PROFILE], legend)))
     tasks = list(dict.fromkeys(str(t) for t in task_table[c.TASK])) \

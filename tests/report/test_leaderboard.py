@@ -294,7 +294,7 @@ def test_leaderboard_report_has_html_gate_sections_and_new_plots(tmp_path: Path)
             "detection_timeline.png", "detection_timeline.svg"} <= names
     md = (tmp_path / "leaderboard.md").read_text()
     assert "## Ranked profiles (utility ≥ 0.90)" in md
-    assert "## Not ranked: utility below 0.90 or not measured" in md
+    assert "## Not ranked: utility below 0.90, not measured, or benign keys harmed" in md
     assert "| – | broken | utility 0.40 < 0.90 |" in md
     assert "above the largest budget" in md and "| $ to 50% |" in md
     assert "## Detection and attribution" in md and "| guard | a | q3000 |" in md

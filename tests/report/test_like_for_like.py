@@ -263,8 +263,11 @@ def test_the_ranking_field_is_optional_and_leaves_old_hashes_alone() -> None:
     # the hash as it was computed before the field existed: canonical JSON without it (nor an
     # endpoint's stream: false, added later too)
     old = {k: v for k, v in plain.model_dump(mode="json").items() if k != "ranking"}
-    for ep in old.get("endpoints", {}).values():
+    for ep in old.get("endpoints", {}).values():  # and the fields added after it
         assert ep.pop("stream") is False
+        assert ep["prices"].pop("account_usd") == 0
+    for budget in old["budgets"]:
+        assert budget.pop("accounts") is None
     canon = json.dumps(old, sort_keys=True, separators=(",", ":"))
     assert scenario_hash(plain) == hashlib.sha256(canon.encode()).hexdigest()
     ranked = Scenario.model_validate(
@@ -357,6 +360,9 @@ def test_the_ranking_tasks_are_validated_merged_and_left_out_of_old_hashes() -> 
     assert data["ranking"].pop("tasks") is None
     for ep in data["endpoints"].values():
         ep.pop("stream")
+        ep["prices"].pop("account_usd")
+    for budget in data["budgets"]:
+        budget.pop("accounts")
     canon = json.dumps(data, sort_keys=True, separators=(",", ":"))
     assert scenario_hash(without) == hashlib.sha256(canon.encode()).hexdigest()
     assert scenario_hash(named) != scenario_hash(without)
