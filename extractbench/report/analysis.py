@@ -105,13 +105,15 @@ class Analysis:
 
 
 def _overall_scope(ok: pd.DataFrame, tasks: list[str], sets: dict[str, RankingSet],
-                   labels: list[str]) -> Scope:
+                   labels: list[str], unmeasured: str = "") -> Scope:
     """The overall board: a row per profile (measured on any task: one measured only outside
     the compared tasks is listed as missing them), complete when complete on each compared
-    task; the common budgets are those of every task's ranking set."""
+    task; the common budgets are those of every task's ranking set. With no compared task,
+    every row misses ``unmeasured`` (what the ranking asks for that nothing was measured on):
+    a profile measured on nothing comparable is never ranked."""
     rows: dict[tuple[str, ...], str] = {}
     for profile in first_seen(ok[c.PROFILE]):
-        parts = []
+        parts = [] if tasks else [unmeasured or "nothing to compare on"]
         for task in tasks:
             gap = missing(ok[(ok[c.PROFILE] == profile) & (ok[c.TASK] == task)], sets[task])
             if gap:
@@ -146,7 +148,9 @@ def analyze(frame: pd.DataFrame, by_task: bool | None = None, n_boot: int = 1000
     compared = compared_tasks(frame, ranking)
     ok = frame[frame[c.STATUS] == c.OK]
     labels = budget_order(ok)
-    overall = _overall_scope(ok, compared, sets, labels)
+    unmeasured = (f"not measured on {', '.join(ranking.tasks)}, the task(s) the scenario's "
+                  "`ranking:` ranks on" if ranking is not None and ranking.tasks else "")
+    overall = _overall_scope(ok, compared, sets, labels, unmeasured)
 
     def on(part: pd.DataFrame) -> pd.DataFrame:
         return part[part[c.TASK].isin(compared)] if len(part) else part

@@ -232,7 +232,9 @@ def report_sections(analysis: Analysis, figures: Sequence[Path]) -> list[Section
     scope = _ranking_text(analysis, compared_tasks, analysis.compared_budgets)
     declared = bool(analysis.ranking_sets) and all(
         s.source == DECLARED for s in analysis.ranking_sets.values())
-    if set(compared_tasks) != set(frame[c.TASK]):
+    if not compared_tasks:
+        scope.append("No task the ranking covers was measured, so nothing is ranked.")
+    elif set(compared_tasks) != set(frame[c.TASK]):
         scope.append(
             f"Profiles are ranked on the task(s) the scenario's `ranking:` lists: "
             f"{', '.join(compared_tasks)}; the other tasks' cells are in *Cells* and the plots."
@@ -274,7 +276,7 @@ def report_sections(analysis: Analysis, figures: Sequence[Path]) -> list[Section
             table=profile_table(unranked, [c.PROFILE], legend)))
     tasks = list(dict.fromkeys(str(t) for t in task_table[c.TASK])) \
         if task_table is not None else []
-    if task_table is not None and not (len(tasks) == 1 and tasks == compared_tasks):
+    if task_table is not None and tasks and not (len(tasks) == 1 and tasks == compared_tasks):
         # one task ranked alone would repeat the table above
         sections.append(Section("Profiles by task", [
             "The same figures per task family; ranks are within each task's table, each on "

@@ -425,3 +425,12 @@ def test_the_report_says_which_tasks_it_ranks_and_warns_below_three_seeds(
     both = [cell(p, "a", 1000, 0.5, task=t) for p in ("open", "guard") for t in ("t1", "t2")]
     write_leaderboard(both, tmp_path, n_boot=50, plots=False, html=False)
     assert "## Profiles by task" in (tmp_path / "leaderboard.md").read_text()
+
+
+def test_nothing_is_ranked_when_no_task_the_ranking_lists_was_measured() -> None:
+    # a curve run merged with a ranking on classification that has not run yet
+    analysis = run([cell("open", "a", 1000, 0.4, task="t2")],
+                   ranking=Ranking(attacks=["a"], budgets=["q1000"], tasks=["t1"]))
+    (row,) = analysis.board.summaries
+    assert analysis.compared_tasks == [] and not row.ranked
+    assert row.missing == "not measured on t1, the task(s) the scenario's `ranking:` ranks on"
