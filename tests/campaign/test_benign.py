@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import torch
 
 from extractbench.campaign.benign import defended_score, run_benign
 from extractbench.campaign.oracle import Oracle
@@ -43,12 +42,7 @@ class Counter(Defense):
         return None
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # a tiny model: one thread
 
 
 @pytest.fixture(scope="module")

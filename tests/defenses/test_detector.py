@@ -12,7 +12,6 @@ from contextlib import contextmanager
 import anthropic
 import openai
 import pytest
-import torch
 
 from extractbench.defenses import Defense, DefenseStack, RequestContext
 from extractbench.defenses.detector import Detector
@@ -39,12 +38,7 @@ class Clock:
         return self.t
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # a tiny model: one thread
 
 
 @contextmanager

@@ -9,7 +9,6 @@ from typing import Any
 
 import openai
 import pytest
-import torch
 
 from extractbench.defenses import DefenseStack
 from extractbench.defenses.logprob_guard import LogprobGuard
@@ -20,12 +19,7 @@ KEY = "fake-lg-0-5c1e9a77"
 MSG = [{"role": "user", "content": "What is 12 + 30?"}]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # a tiny model: one thread
 
 
 @contextmanager

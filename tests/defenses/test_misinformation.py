@@ -9,7 +9,6 @@ from pathlib import Path
 
 import anthropic
 import pytest
-import torch
 
 from extractbench.defenses import DefenseStack
 from extractbench.defenses.misinformation import Misinformation
@@ -23,12 +22,7 @@ IN_DIST = "What is 47 + 38? Answer with the number only."
 OOD = "Please translate the following sentence into French: the cat sleeps."
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # a tiny model: one thread
 
 
 @contextmanager

@@ -9,7 +9,6 @@ from contextlib import contextmanager
 
 import openai
 import pytest
-import torch
 
 from extractbench.defenses import AuditEvent, Defense, DefenseStack, RequestContext
 from extractbench.defenses.perturb import Perturb
@@ -24,12 +23,7 @@ ATTACKER, BENIGN = list(KEYS)
 ANSWER = "The answer is 85"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # a tiny model: one thread
 
 
 @contextmanager

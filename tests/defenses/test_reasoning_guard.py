@@ -9,7 +9,6 @@ from contextlib import contextmanager
 import anthropic
 import openai
 import pytest
-import torch
 
 from extractbench.defenses import DefenseStack
 from extractbench.defenses.reasoning_guard import ReasoningGuard
@@ -23,12 +22,7 @@ WORKED = "<reasoning>47 + 38: 7 + 8 = 15, carry 1\n4 + 3 + 1 = 8</reasoning>\n85
 MSG = [{"role": "user", "content": "What is 47 + 38? Show your working."}]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # a tiny model: one thread
 
 
 @contextmanager

@@ -4,11 +4,8 @@ output of the same model, nor with another key."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import openai
 import pytest
-import torch
 
 from extractbench.defenses import DefenseStack
 from extractbench.defenses.watermark import Watermark
@@ -20,12 +17,7 @@ KEY = "fake-wm-0-4a4b4c4d"
 SECRET = 424242
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # a tiny model: one thread
 
 
 # Printable ASCII only: other bytes do not survive decoding to text and back unchanged.

@@ -4,12 +4,10 @@ false-positive rate over benign keys, the pre-flag harvest; end to end through t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import torch
 
 from extractbench.campaign.benign import run_benign
 from extractbench.campaign.oracle import Oracle
@@ -118,12 +116,7 @@ def test_before_flag_and_summary() -> None:
     assert none.flagged_at is None and none.flag_reason is None and none.fpr == 0.0
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # a tiny model: one thread
 
 
 def test_end_to_end_flag_maps_to_the_oracle_index(tiny_lm: TinyLM, tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ from contextlib import contextmanager
 
 import openai
 import pytest
-import torch
 
 from extractbench.defenses import AuditEvent, DefenseStack
 from extractbench.defenses.base import Defense
@@ -25,12 +24,7 @@ MSG = [{"role": "user", "content": "What is 47 + 38? Show your working."}]
 WORKED = "<reasoning>7 + 8 = 15, carry 1</reasoning>\n85"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # a tiny model: one thread
 
 
 @contextmanager

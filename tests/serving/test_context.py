@@ -14,7 +14,6 @@ from typing import Any
 import anthropic
 import openai
 import pytest
-import torch
 
 from extractbench.defenses import Defense, DefenseStack, Rejection, RequestContext
 from extractbench.reference.lm import TinyLM
@@ -43,12 +42,7 @@ def _user(n_bytes: int) -> list[Any]:
     return [{"role": "user", "content": "a" * n_bytes}]  # n_bytes + 2 tokens
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # a tiny model: one thread
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,6 @@ from pathlib import Path
 import anthropic
 import openai
 import pytest
-import torch
 
 from extractbench.cli.proxy import add_proxy_command
 from extractbench.defenses import Defense, DefenseStack, Rejection, RequestContext
@@ -47,12 +46,7 @@ class Recorder(Defense):
         return None
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # a tiny model: one thread
 
 
 @pytest.fixture(scope="module")
