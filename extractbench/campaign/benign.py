@@ -38,10 +38,22 @@ from extractbench.endpoints.clients import (
 from extractbench.logs.harvest import HarvestLog, pairs
 from extractbench.tasks.base import Task, TaskItem, prompt_hash
 
-__all__ = ["BenignEntry", "BenignResult", "DefendedScore", "defended_score", "run_benign"]
+__all__ = ["BenignEntry", "BenignResult", "DefendedScore", "UserPlan", "defended_score",
+           "run_benign"]
 
 MAX_RETRY_WAIT_S = 30.0
 """A benign user waits at most this long for a 429's retry-after before its next request."""
+
+
+@dataclass(frozen=True)
+class UserPlan:
+    """How one benign user sends: mean gap, at least how many, at most how many, in bursts
+    of how many back-to-back requests (the gap after a burst has mean ``burst x pacing_s``)."""
+
+    pacing_s: float
+    min_queries: int = 0
+    max_queries: int | None = None
+    burst: int = 1
 
 
 @dataclass(frozen=True)
@@ -92,12 +104,15 @@ class BenignResult:
         """Keys that got at least one 403 (blocked): the users a defense turned away."""
         return sorted({e.key_id for e in self.entries if e.status == 403})
 
-    def score(self, task: Task, items: Sequence[TaskItem]) -> float | None:
+    def score(self, task: Task, items: Sequence[TaskItem],
+              keys: Sequence[str] | None = None) -> float | None:
         """Mean score of the benign answers whose prompt is one of ``items`` (failed requests
-        score 0); ``None`` when none was sent."""
+        score 0), of ``keys`` only when given; ``None`` when none was sent."""
         by_prompt = {i.prompt: i for i in items}
+        wanted = None if keys is None else set(keys)
         scored = [task.score(task.extract(e.text), by_prompt[e.prompt]) if e.text is not None
-                  else 0.0 for e in self.entries if e.prompt in by_prompt]
+                  else 0.0 for e in self.entries if e.prompt in by_prompt
+                  and (wanted is None or e.key_id in wanted)]
         return sum(scored) / len(scored) if scored else None
 
 
@@ -115,13 +130,15 @@ async def run_benign(
     max_per_key: int | None = None,
     log_path: Path | None = None,
     client: EndpointClient | None = None,
+    plans: dict[str, UserPlan] | None = None,
 ) -> BenignResult:
     """Send benign traffic from every ``(key_id, api_key)`` until ``stop`` is set and each key
     has sent ``min_per_key`` requests (or until it has sent ``max_per_key``).
 
     Each key goes through ``prompts`` in its own seeded order (starting over when done), waits
     an exponential gap of mean ``pacing_s`` between requests (a random fraction of one before
-    the first), and waits out a 429's ``retry-after`` (up to ``MAX_RETRY_WAIT_S``)."""
+    the first), and waits out a 429's ``retry-after`` (up to ``MAX_RETRY_WAIT_S``). ``plans``
+    gives a key its own :class:`UserPlan` (a cohort's pacing, minimum and bursts) instead."""
     if not keys:
         raise ValueError("run_benign: give at least one (key_id, api_key)")
     if not prompts:
@@ -134,11 +151,12 @@ async def run_benign(
     own = client is None
     sdk = client or make_client(endpoint)
     log = log_path.open("a", encoding="utf-8") if log_path is not None else None
+    default = UserPlan(pacing_s, min_per_key, max_per_key)
     try:
         await asyncio.gather(*(
-            _user(sdk, key_id, api_key, list(prompts), max_tokens, temperature, pacing_s, stop,
-                  random.Random(f"{seed}/benign/{key_id}"), min_per_key, max_per_key, result,
-                  log)
+            _user(sdk, key_id, api_key, list(prompts), max_tokens, temperature,
+                  (plans or {}).get(key_id, default), stop,
+                  random.Random(f"{seed}/benign/{key_id}"), result, log)
             for key_id, api_key in keys
         ))
     finally:
@@ -150,12 +168,14 @@ async def run_benign(
 
 
 async def _user(sdk: EndpointClient, key_id: str, api_key: str, prompts: list[str],
-                max_tokens: int, temperature: float, pacing_s: float, stop: asyncio.Event,
-                rng: random.Random, min_n: int, max_n: int | None, result: BenignResult,
-                log: IO[str] | None) -> None:
+                max_tokens: int, temperature: float, plan: UserPlan, stop: asyncio.Event,
+                rng: random.Random, result: BenignResult, log: IO[str] | None) -> None:
+    if plan.pacing_s <= 0 or plan.burst < 1:
+        raise ValueError(f"run_benign: {key_id}: pacing_s must be > 0 and burst >= 1")
+    min_n, max_n = plan.min_queries, plan.max_queries
     order: list[str] = []
     sent = 0
-    wait = rng.random() * pacing_s
+    wait = rng.random() * plan.pacing_s * plan.burst
     while True:
         if stop.is_set():
             if sent >= min_n:
@@ -175,7 +195,9 @@ async def _user(sdk: EndpointClient, key_id: str, api_key: str, prompts: list[st
         prompt = order.pop()
         started, t0 = time.time(), time.monotonic()
         req = QueryRequest(prompt=prompt, max_tokens=max_tokens, temperature=temperature)
-        wait = rng.expovariate(1.0 / pacing_s)
+        # within a burst, the next request goes at once; after it, a gap of mean burst x pacing
+        wait = 0.0 if (sent + 1) % plan.burst else rng.expovariate(
+            1.0 / (plan.pacing_s * plan.burst))
         try:
             c = await sdk.complete(req, api_key)
             entry = BenignEntry(key_id, sent, started, prompt, c.text,

@@ -237,8 +237,25 @@ class Ranking(_Model):
     )
 
 
+class Cohort(_Model):
+    """One kind of legitimate user: how many, how often, how heavy, how bursty."""
+
+    users: int = Field(gt=0, le=1000, description="benign API keys of this cohort")
+    pacing_s: float = Field(default=0.25, gt=0, le=60, description="mean gap between one "
+                            "user's requests, seconds (exponential)")
+    min_queries_per_user: int = Field(
+        default=5, ge=0, le=100_000,
+        description="each user keeps going until it has sent this many, even after the attack "
+        "ends: a heavy user sends as many per key as the attacker does")
+    burst: int = Field(
+        default=1, ge=1, le=1000,
+        description="requests a user sends back to back before its next gap (whose mean is "
+        "then burst x pacing_s, so the mean rate stays 1 / pacing_s)")
+
+
 class BenignTraffic(_Model):
-    """The legitimate users every defended cell runs alongside the attack."""
+    """The legitimate users every defended cell runs alongside the attack: one cohort from
+    ``users``, ``pacing_s`` and ``min_queries_per_user``, or the named ``cohorts``."""
 
     users: int = Field(default=4, gt=0, le=64, description="benign API keys")
     pacing_s: float = Field(default=0.25, gt=0, le=60, description="mean gap between one "
@@ -249,6 +266,29 @@ class BenignTraffic(_Model):
         "ends; raise it past a detector's min_queries to measure false positives on heavy "
         "legitimate users",
     )
+    cohorts: dict[Name, Cohort] | None = Field(
+        default=None, min_length=1, description="named cohorts (e.g. light, heavy, bursty) "
+        "instead of the one above; keys benign-<cohort>-<i>, figures per cohort in the record")
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> BenignTraffic:
+        if self.cohorts is not None and self.model_fields_set & {
+                "users", "pacing_s", "min_queries_per_user"}:
+            raise ValueError("benign_traffic: give users/pacing_s/min_queries_per_user or "
+                             "cohorts, not both (each cohort has its own)")
+        if self.cohorts is not None and "eval" in self.cohorts:
+            raise ValueError("benign_traffic.cohorts: 'eval' is reserved (the held-out "
+                             "evaluation's benign-eval-* keys); rename the cohort")
+        if self.cohorts is not None and sum(c.users for c in self.cohorts.values()) > 1000:
+            raise ValueError("benign_traffic.cohorts: at most 1000 users in all")
+        return self
+
+    def plan(self) -> dict[str, Cohort]:
+        """The cohorts to run, by name (``""``: the single cohort of the plain fields)."""
+        if self.cohorts is not None:
+            return dict(self.cohorts)
+        return {"": Cohort(users=self.users, pacing_s=self.pacing_s,
+                           min_queries_per_user=self.min_queries_per_user)}
 
 
 class Scenario(_Model):
@@ -583,6 +623,8 @@ def scenario_hash(scenario: Scenario) -> str:
         prices = ep.get("prices") or {}
         if prices.get("account_usd") == 0:  # and a free account
             prices.pop("account_usd")
+    if data.get("benign_traffic", {}).get("cohorts", 0) is None:  # and no cohorts
+        data["benign_traffic"].pop("cohorts")
     for budget in data.get("budgets", []):  # and a budget without an accounts limit
         if budget.get("accounts") is None:
             budget.pop("accounts", None)

@@ -30,6 +30,24 @@ class Provenance(BaseModel):
     torch_threads: int
 
 
+class CohortFigures(BaseModel):
+    """What one benign cohort sent and received during a defended cell."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    keys: int = Field(description="benign keys in the cohort")
+    queries: int = Field(description="requests the cohort sent")
+    answered: int = Field(description="requests that got an answer")
+    flagged_keys: int = Field(description="keys a defense flagged")
+    harmed_keys: int = Field(description="keys any defense acted on (see harmed_rate)")
+    received_score: float | None = Field(
+        default=None, description="ground-truth score of what the cohort received (a refused "
+        "or failed request scores 0)")
+    utility: float | None = Field(
+        default=None, description="received_score / the teacher's held-out score (the benign "
+        "and held-out splits are drawn alike; the teacher is not asked the benign prompts)")
+
+
 class Interval(BaseModel):
     """A point estimate with a bootstrap confidence interval."""
 
@@ -117,6 +135,10 @@ class CellRecord(BaseModel):
                                       "benign_keys")
     benign_harms: dict[str, int] = Field(default_factory=dict, description="defense actions "
                                          "on benign keys' requests, by audit event kind")
+    benign_cohorts: dict[str, CohortFigures] = Field(
+        default_factory=dict, description="per benign cohort (the scenario's "
+        "benign_traffic.cohorts; '' for its single cohort): keys, queries, flagged and harmed "
+        "keys, what it received")
     flagged_at: int | None = Field(
         default=None, description="attacker query index of the first flag, or None"
     )

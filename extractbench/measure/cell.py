@@ -145,7 +145,7 @@ class CellRunner:
             detection = detection_fields(audit_path, entries, [k for k, _ in
                                                                self.fleet.keys.benign],
                                          got_campaign.benign, task, spec, cell.seed,
-                                         t_scores, base)
+                                         t_scores, base, self.fleet.keys.cohort_of)
         # 5. attribution (a watermark on the profile)
         watermark = watermark_fields(
             self.fleet.defenses(cell.endpoint),

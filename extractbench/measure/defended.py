@@ -10,8 +10,16 @@ from typing import Any
 
 from extractbench.attacks.base import train_pairs
 from extractbench.config.scenario import StudentSpec
+from extractbench.defenses.base import AuditEvent
 from extractbench.logs.harvest import Entry
-from extractbench.measure.detection import before_flag, read_events, summarize
+from extractbench.logs.records import CohortFigures
+from extractbench.measure.detection import (
+    before_flag,
+    flagged_keys,
+    harmed_keys,
+    read_events,
+    summarize,
+)
 from extractbench.measure.fit import fit_and_score
 from extractbench.stats import bootstrap_transfer
 from extractbench.tasks import Task
@@ -19,12 +27,36 @@ from extractbench.tasks import Task
 __all__ = ["detection_fields"]
 
 
+def cohort_figures(events: Sequence[AuditEvent], benign: Any, task: Task,
+                   cohort_of: dict[str, str], teacher_score: float) -> dict[str, CohortFigures]:
+    """Per cohort: its keys, what they sent, which were flagged or harmed, what they
+    received (``benign``: the run's :class:`~extractbench.campaign.benign.BenignResult`)."""
+    members: dict[str, list[str]] = {}
+    for key_id, name in cohort_of.items():
+        members.setdefault(name, []).append(key_id)
+    out = {}
+    for name, keys in members.items():
+        sent = [e for e in benign.entries if e.key_id in set(keys)] if benign is not None else []
+        received = (benign.score(task, task.split("benign"), keys)
+                    if benign is not None else None)
+        out[name] = CohortFigures(
+            keys=len(keys), queries=len(sent), answered=sum(e.ok for e in sent),
+            flagged_keys=len(flagged_keys(events, keys)),
+            harmed_keys=len(harmed_keys(events, keys)), received_score=received,
+            utility=received / teacher_score if received is not None and teacher_score
+            else None)
+    return out
+
+
 def detection_fields(audit_path: Path, entries: Sequence[Entry], benign_ids: list[str],
                      benign: Any, task: Task, spec: StudentSpec, seed: int,
-                     teacher_scores: list[float], base: list[float]) -> dict[str, Any]:
+                     teacher_scores: list[float], base: list[float],
+                     cohort_of: dict[str, str] | None = None) -> dict[str, Any]:
     """The record's detection fields (``flagged_at``, ``fpr``, ``benign_score``,
-    ``transfer_at_flag``, ...) from the cell's audit log and harvest."""
-    summary = summarize(read_events(audit_path), entries, benign_ids)
+    ``transfer_at_flag``, the per-cohort figures, ...) from the cell's audit log and
+    harvest."""
+    events = read_events(audit_path)
+    summary = summarize(events, entries, benign_ids)
     out: dict[str, Any] = dict(
         flagged_at=summary.flagged_at, flag_reason=summary.flag_reason,
         benign_keys=summary.benign_keys, benign_flagged_keys=summary.benign_flagged_keys,
@@ -33,6 +65,9 @@ def detection_fields(audit_path: Path, entries: Sequence[Entry], benign_ids: lis
         benign_queries=benign.queries if benign is not None else 0,
         benign_score=(benign.score(task, task.split("benign")) if benign is not None
                       else None),
+        benign_cohorts=cohort_figures(
+            events, benign, task, cohort_of or dict.fromkeys(benign_ids, ""),
+            sum(teacher_scores) / len(teacher_scores) if teacher_scores else 0.0),
     )
     if summary.flagged_at is not None:
         early = train_pairs(before_flag(entries, summary.flagged_at))

@@ -55,13 +55,20 @@ class Keys:
     evaluator: KeyPair
     benign: list[KeyPair]
     benign_eval: list[KeyPair]
+    cohort_of: dict[str, str] = field(default_factory=dict)
+    """Benign key id -> its cohort's name (``""``: the scenario's single cohort)."""
 
     @classmethod
-    def mint(cls, n_attacker: int, n_benign: int) -> Keys:
+    def mint(cls, n_attacker: int, cohorts: dict[str, int] | int) -> Keys:
+        """``cohorts``: users per cohort name; keys ``benign-<i>`` for the unnamed cohort
+        ``""`` (or a plain count), ``benign-<cohort>-<i>`` for a named one."""
+        sizes = {"": cohorts} if isinstance(cohorts, int) else cohorts
+        cohort_of = {(f"benign-{name}-{i}" if name else f"benign-{i}"): name
+                     for name, n in sizes.items() for i in range(n)}
         return cls(attacker=[_key(f"attacker-{i}") for i in range(n_attacker)],
-                   evaluator=_key("evaluator"),
-                   benign=[_key(f"benign-{i}") for i in range(n_benign)],
-                   benign_eval=[_key(f"benign-eval-{i}") for i in range(BENIGN_EVAL_KEYS)])
+                   evaluator=_key("evaluator"), benign=[_key(kid) for kid in cohort_of],
+                   benign_eval=[_key(f"benign-eval-{i}") for i in range(BENIGN_EVAL_KEYS)],
+                   cohort_of=cohort_of)
 
     def by_secret(self) -> dict[str, str]:
         """API key -> key id, for a loopback server."""
@@ -90,7 +97,8 @@ class Fleet:
         self.sc, self.path, self.run_dir, self.tasks = sc, path, run_dir, tasks
         self._stack = stack
         n_attacker = max(a.keys for a in sc.attacks.values())
-        self.keys = Keys.mint(n_attacker, sc.benign_traffic.users)
+        self.keys = Keys.mint(n_attacker, {name: c.users
+                                           for name, c in sc.benign_traffic.plan().items()})
         self.live: dict[str, Live] = {}
         self.upstream: dict[str, Live] = {}
         """The undefended upstream of each endpoint (the teacher's score comes from it)."""

@@ -356,3 +356,53 @@ def test_a_cell_pays_for_its_attackers_accounts(tmp_path: Path) -> None:
     # three keys at $0.50; the reference endpoint's tokens are free, so that is the whole cost
     assert (record.accounts, record.accounts_usd) == (3, 1.5)
     assert record.cost_usd == 1.5 and record.queries == 5
+
+
+COHORTS = DEFENDED.replace("gates:", """benign_traffic:
+  cohorts:
+    light: {users: 3, pacing_s: 0.05, min_queries_per_user: 3}
+    heavy: {users: 2, pacing_s: 0.01, min_queries_per_user: 30, burst: 5}
+gates:""")
+
+
+def test_benign_cohorts_are_measured_each_on_its_own(tmp_path: Path) -> None:
+    # the volume detector flags any key past 15 requests a minute: each heavy user sends 30,
+    # each light user 3, all during the same cell against the same defense state
+    path = _scenario(tmp_path, COHORTS)
+    result = run_scenario(load_scenario(path), path, tmp_path / "r", progress=False)
+    guarded = next(r for r in result.records if r.endpoint == "guarded")
+    assert guarded.status == "ok", guarded.error
+    light, heavy = guarded.benign_cohorts["light"], guarded.benign_cohorts["heavy"]
+    assert (light.keys, heavy.keys, guarded.benign_keys) == (3, 2, 5)
+    assert heavy.queries >= 2 * 30 and light.queries >= 3 * 3
+    assert (heavy.flagged_keys, heavy.harmed_keys) == (2, 2)
+    assert (light.flagged_keys, light.harmed_keys) == (0, 0)
+    assert guarded.fpr == pytest.approx(2 / 5) and guarded.harmed_rate == pytest.approx(2 / 5)
+    # the blocked heavy users received less than the light ones, whom nothing touched
+    assert heavy.received_score is not None and light.received_score is not None
+    assert heavy.answered < heavy.queries and light.answered == light.queries
+    assert heavy.received_score < light.received_score
+    assert light.utility == pytest.approx(light.received_score / guarded.teacher_score)
+    # keys are named by cohort
+    assert sorted(heavy for heavy in _benign_ids(tmp_path / "r")) == [
+        "benign-heavy-0", "benign-heavy-1", "benign-light-0", "benign-light-1",
+        "benign-light-2"]
+
+
+def _benign_ids(results: Path) -> set[str]:
+    (log,) = results.glob("runs/*/benign/guarded__*.jsonl")
+    return {json.loads(line)["key_id"] for line in log.read_text().splitlines()}
+
+
+@pytest.mark.parametrize(("traffic", "problem"), [
+    ("{users: 4, cohorts: {light: {users: 2}}}", "give users/pacing_s/min_queries_per_user or "
+     "cohorts, not both"),
+    ("{cohorts: {eval: {users: 2}}}", "'eval' is reserved"),
+    ("{cohorts: {a: {users: 600}, b: {users: 600}}}", "at most 1000 users in all"),
+])
+def test_cohorts_are_validated(tmp_path: Path, traffic: str, problem: str) -> None:
+    from extractbench.config.scenario import ScenarioError
+
+    path = _scenario(tmp_path, TINY.replace("gates:", f"benign_traffic: {traffic}\ngates:"))
+    with pytest.raises(ScenarioError, match=problem):
+        load_scenario(path)
