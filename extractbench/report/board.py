@@ -27,7 +27,7 @@ import pandas as pd
 from extractbench.report import columns as c
 from extractbench.report.bootstrap import curve_intervals, to_float
 from extractbench.report.curve import crossing, log_auc, rank_labels
-from extractbench.report.defender import detection, fpr, harmed, utility
+from extractbench.report.defender import cohorts, detection, fpr, harmed, utility
 from extractbench.report.rows import Estimate, ProfileSummary, WorstPoint
 from extractbench.report.worst import combine_tasks
 
@@ -154,6 +154,7 @@ def _summary(keys: dict[str, str], group: pd.DataFrame, budgets: Sequence[str],
         q50_usd=Estimate(usd50, *usd_ci), q50_status=status,
         teacher_score=_mean(measured, c.TEACHER_SCORE), n_cells=len(cells),
         utility=utility(measured, n_boot, seed), fpr=fpr(measured), harmed=harmed(measured),
+        cohorts=cohorts(measured),
         detection=detection(cells, winners[winners[c.BUDGET_LABEL] == label], label, n_boot,
                             seed, detected) if last is not None else None,
         complete=not missing, missing=missing)
@@ -175,6 +176,13 @@ def _gate(rows: list[ProfileSummary], threshold: float,
         if r.harmed is not None and r.harmed.value > MAX_HARMED:
             reasons.append(f"harmed {r.harmed.value:.1%} of {r.harmed.benign_keys} benign keys "
                            f"> {MAX_HARMED:.0%}")
+        for k in r.cohorts:  # every cohort on its own: a small heavy one is not averaged away
+            who = k.name or "users"
+            if k.utility < threshold:
+                reasons.append(f"cohort {who}: utility {k.utility:.2f} < {threshold:.2f}")
+            if k.harmed.value > MAX_HARMED:
+                reasons.append(f"cohort {who}: harmed {k.harmed.value:.1%} of "
+                               f"{k.harmed.benign_keys} keys > {MAX_HARMED:.0%}")
         gated.append(replace(r, ranked=not reasons, unranked_reason="; ".join(reasons)))
     groups = [list(range(len(gated)))] if not by_task else [
         [i for i, r in enumerate(gated) if r.keys[c.TASK] == task]

@@ -89,6 +89,9 @@ HARMED_RATE: Final = "harmed_rate"
 """Benign keys any defense acted on (flag, refusal, throttle, degraded answer, something
 asked for removed) / benign keys."""
 BENIGN_HARMED_KEYS: Final = "benign_harmed_keys"
+BENIGN_COHORTS: Final = "benign_cohorts"
+"""Per benign cohort: keys, queries, flagged and harmed keys, received score, utility (a JSON
+object in the cells frame)."""
 FLAGGED_AT: Final = "flagged_at"
 FLAGGED_FRAC: Final = "flagged_frac"
 """Share of seeds that were flagged."""

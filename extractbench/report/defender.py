@@ -5,6 +5,7 @@ detection table. ``None`` fields of the records are absent here, never zero.
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -14,10 +15,19 @@ import pandas as pd
 from extractbench.report import columns as c
 from extractbench.report.bootstrap import nanmean, records
 from extractbench.report.curve import FloatArray
-from extractbench.report.rows import Detection, DetectionRow, Estimate, Fpr, Harmed, Utility
+from extractbench.report.rows import (
+    Cohort,
+    Detection,
+    DetectionRow,
+    Estimate,
+    Fpr,
+    Harmed,
+    Utility,
+)
 from extractbench.stats import bootstrap_mean, percentile_bounds, wilson_interval
 
-__all__ = ["MIN_BOOTSTRAP", "detection", "detection_rows", "fpr", "utility"]
+__all__ = ["MIN_BOOTSTRAP", "cohorts", "detection", "detection_rows", "fpr", "harmed",
+           "utility"]
 
 
 def numbers(frame: pd.DataFrame, column: str) -> FloatArray:
@@ -124,6 +134,34 @@ def harmed(cells: pd.DataFrame) -> Harmed | None:
     hit = int(numbers(rows, c.BENIGN_HARMED_KEYS).sum())
     interval = wilson_interval(min(hit, keys), keys)
     return Harmed(interval.value, interval.low, interval.high, keys)
+
+
+def cohorts(cells: pd.DataFrame) -> tuple[Cohort, ...]:
+    """Per benign cohort over the profile's cells (records with ``benign_cohorts``): mean
+    utility, and harmed keys / keys pooled with a Wilson interval. Empty when no record
+    carries cohorts, or only the scenario's single unnamed cohort (the row's own utility, FPR
+    and harmed columns already say it)."""
+    if c.BENIGN_COHORTS not in cells:
+        return ()
+    utilities: dict[str, list[float]] = {}
+    counts: dict[str, list[int]] = {}
+    for raw in cells[c.BENIGN_COHORTS]:
+        data = json.loads(raw) if isinstance(raw, str) else raw
+        for name, figures in (data or {}).items():
+            n, hit = counts.setdefault(name, [0, 0])
+            counts[name] = [n + int(figures["keys"]), hit + int(figures["harmed_keys"])]
+            if figures.get("utility") is not None:
+                utilities.setdefault(name, []).append(float(figures["utility"]))
+    if set(counts) <= {""}:
+        return ()
+    out = []
+    for name, (n, hit) in counts.items():
+        interval = wilson_interval(min(hit, n), n) if n else None
+        values = utilities.get(name, [])
+        out.append(Cohort(name, float(np.mean(values)) if values else math.nan,
+                          Harmed(interval.value, interval.low, interval.high, n)
+                          if interval is not None else Harmed(math.nan, math.nan, math.nan, 0)))
+    return tuple(out)
 
 
 def _attacker_rows(cells: pd.DataFrame, winners: pd.DataFrame, label: str) -> pd.DataFrame:

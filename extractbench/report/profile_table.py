@@ -53,6 +53,9 @@ DEFINITIONS = {
               "degraded or poisoned answer, or something they asked for taken away: "
               "logprobs, reasoning, logit_bias) / benign keys, pooled over the profile's "
               "cells, with a Wilson 95% CI; a profile above 5% is not ranked",
+    "cohorts": "per benign cohort: its utility (what it received / the teacher's score) and "
+               "its harmed keys; a profile is ranked only if every cohort keeps the utility "
+               "threshold and has at most 5% harmed keys",
     "FPR": "false-positive rate: benign keys flagged / benign keys, pooled over the "
            "profile's cells",
     "watermark z": "watermark test statistic on the worst-case student's outputs, next to the "
@@ -126,7 +129,8 @@ def profile_table(table: pd.DataFrame, keys: Sequence[str], legend: bool) -> Tab
     students = {v for lb in labels for v in table[c.wc(lb, "_student")]
                 if isinstance(v, str) and v}
     has = {name: name in table and table[name].notna().any() for name in
-           (c.UTILITY, c.FPR, c.HARMED_RATE, c.FLAGGED_FRAC, c.WATERMARK_Z)}
+           (c.UTILITY, c.FPR, c.HARMED_RATE, c.BENIGN_COHORTS, c.FLAGGED_FRAC,
+            c.WATERMARK_Z)}
     headers = ["rank", *keys]
     if not all(table[c.RANKED]):
         headers.append("why not ranked")
@@ -138,6 +142,7 @@ def profile_table(table: pd.DataFrame, keys: Sequence[str], legend: bool) -> Tab
     headers += ["flagged at"] if has[c.FLAGGED_FRAC] else []
     headers += ["FPR"] if has[c.FPR] else []
     headers += ["harmed"] if has[c.HARMED_RATE] else []
+    headers += ["cohorts"] if has[c.BENIGN_COHORTS] else []
     headers += ["watermark z"] if has[c.WATERMARK_Z] else []
     headers.append("teacher")
     rows: list[list[TableCell]] = []
@@ -164,6 +169,9 @@ def profile_table(table: pd.DataFrame, keys: Sequence[str], legend: bool) -> Tab
             cells.append(est(r, c.FPR, pct))
         if has[c.HARMED_RATE]:
             cells.append(est(r, c.HARMED_RATE, pct))
+        if has[c.BENIGN_COHORTS]:
+            value = r.get(c.BENIGN_COHORTS)
+            cells.append(value if isinstance(value, str) else "–")
         if has[c.WATERMARK_Z]:
             control = r.get(c.WATERMARK_CONTROL_Z)
             cells.append(est(r, c.WATERMARK_Z, note=f"control {num(control)}"))

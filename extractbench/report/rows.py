@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from extractbench.report import columns as c
 
 __all__ = [
+    "Cohort",
     "Detection",
     "DetectionRow",
     "Estimate",
@@ -138,6 +139,24 @@ class Harmed:
 
 
 @dataclass(frozen=True)
+class Cohort:
+    """One benign cohort over a profile's cells: what it kept and how many of its keys a
+    defense acted on."""
+
+    name: str
+    """The cohort (``""``: the scenario's single cohort)."""
+    utility: float
+    """Mean over the cells of the cohort's received score / the teacher's (``nan``: none)."""
+    harmed: Harmed
+    """Its harmed keys / its keys, pooled over the cells, with a Wilson interval."""
+
+    def text(self) -> str:
+        """``heavy 0.62, harmed 100%``."""
+        u = "–" if math.isnan(self.utility) else f"{self.utility:.2f}"
+        return f"{self.name or 'users'} {u}, harmed {self.harmed.value:.0%}"
+
+
+@dataclass(frozen=True)
 class Detection:
     """Detection and attribution of the worst-case attacker at the largest common budget."""
 
@@ -225,6 +244,8 @@ class ProfileSummary:
     """The rank as shown: ``=k`` for a tie, empty when not ranked."""
     harmed: Harmed | None = None
     """The harmed-key rate, when the records count harms."""
+    cohorts: tuple[Cohort, ...] = ()
+    """Per benign cohort, when the records carry cohorts."""
 
     def columns(self) -> dict[str, object]:
         """The row's leaderboard columns (unordered: the table orders them)."""
@@ -239,6 +260,8 @@ class ProfileSummary:
         for part in (self.utility, self.fpr, self.harmed, self.detection):
             if part is not None:
                 out.update(part.columns())
+        if self.cohorts:
+            out[c.BENIGN_COHORTS] = "; ".join(k.text() for k in self.cohorts)
         out.update({c.COMPLETE: self.complete, c.MISSING: self.missing,
                     c.RANKED: self.ranked, c.UNRANKED_REASON: self.unranked_reason,
                     c.RANK: self.rank, c.RANK_LABEL: self.rank_label})

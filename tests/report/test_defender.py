@@ -57,3 +57,38 @@ def test_records_that_do_not_count_harms_are_not_gated_by_them() -> None:
                        n_boot=50)
     assert all(s.harmed is None and s.ranked for s in analysis.board.summaries)
     assert c.HARMED_RATE not in analysis.table
+
+
+def cohort_cell(profile: str, transfer: float, heavy_harmed: int) -> CellRecord:
+    heavy_utility = 1.0 - 0.25 * heavy_harmed
+    figures = {
+        "light": {"keys": 48, "queries": 144, "answered": 144, "flagged_keys": 0,
+                  "harmed_keys": 0, "received_score": 1.0, "utility": 1.0},
+        "heavy": {"keys": 2, "queries": 400, "answered": 300, "flagged_keys": heavy_harmed,
+                  "harmed_keys": heavy_harmed, "received_score": heavy_utility,
+                  "utility": heavy_utility},
+    }
+    defenses = [] if profile == "open" else [f"{profile}-defense"]
+    return cell_record(profile, "a", 1000, transfer, defenses=defenses, utility=1.0, fpr=0.0,
+                       benign_keys=50, benign_flagged_keys=heavy_harmed,
+                       benign_harmed_keys=heavy_harmed, harmed_rate=heavy_harmed / 50,
+                       benign_cohorts=figures)  # type: ignore[arg-type]
+
+
+def test_every_cohort_is_gated_on_its_own(tmp_path: Path) -> None:
+    # blocker blocks both heavy users: 2 of 50 keys (4%) pooled passes the 5% gate, but the
+    # heavy cohort lost 100% of its keys and half its utility. polite harms nobody.
+    records = [cohort_cell("blocker", 0.1, 2), cohort_cell("polite", 0.5, 0)]
+    analysis = analyze(records_frame(records), n_boot=50)
+    rows = {s.keys[c.PROFILE]: s for s in analysis.board.summaries}
+    blocker = rows["blocker"]
+    assert blocker.harmed is not None and blocker.harmed.value == pytest.approx(2 / 50)
+    heavy = next(k for k in blocker.cohorts if k.name == "heavy")
+    assert (heavy.utility, heavy.harmed.value, heavy.harmed.benign_keys) == (0.5, 1.0, 2)
+    assert not blocker.ranked
+    assert blocker.unranked_reason == ("cohort heavy: utility 0.50 < 0.90; cohort heavy: "
+                                       "harmed 100.0% of 2 keys > 5%")
+    assert rows["polite"].ranked and rows["polite"].rank == 1
+    write_leaderboard(records, tmp_path, n_boot=50, plots=False, html=False)
+    md = (tmp_path / "leaderboard.md").read_text()
+    assert "| cohorts |" in md and "heavy 0.50, harmed 100%; light 1.00, harmed 0%" in md
