@@ -171,8 +171,10 @@ def _gate(rows: list[ProfileSummary], threshold: float,
         u = r.utility.value if r.utility is not None else math.nan
         reasons = [] if r.complete else [f"incomplete: {r.missing}"]
         if measured and not u >= threshold:
-            reasons.append("utility not measured" if math.isnan(u)
-                           else f"utility {u:.2f} < {threshold:.2f}")
+            if not math.isnan(u):
+                reasons.append(f"utility {u:.2f} < {threshold:.2f}")
+            elif r.complete:  # an incomplete row says what it misses, utility included
+                reasons.append("utility not measured")
         if r.harmed is not None and r.harmed.value > MAX_HARMED:
             reasons.append(f"harmed {r.harmed.value:.1%} of {r.harmed.benign_keys} benign keys "
                            f"> {MAX_HARMED:.0%}")

@@ -436,3 +436,12 @@ def test_nothing_is_ranked_when_no_task_the_ranking_lists_was_measured() -> None
     (row,) = analysis.board.summaries
     assert analysis.compared_tasks == [] and not row.ranked
     assert row.missing == "not measured on t1, the task(s) the scenario's `ranking:` ranks on"
+
+
+def test_a_profile_measured_only_outside_the_ranked_tasks_is_not_called_unmeasured() -> None:
+    # utility is measured everywhere; targeted's is on t2, which the ranking does not cover
+    records = [cell(p, "a", 1000, 0.3, task="t1", utility=1.0) for p in ("open", "guard")]
+    records += [cell("targeted", "c", 1000, 0.1, task="t2", utility=1.0)]
+    analysis = run(records, ranking=Ranking(attacks=["a"], budgets=["q1000"], tasks=["t1"]))
+    targeted = rows(analysis)["targeted"]
+    assert targeted.unranked_reason == "incomplete: not measured against a at q1000"
