@@ -48,11 +48,10 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
+from extractbench.campaign.attempt import Settler
 from extractbench.campaign.keys import Key, KeyDead, KeyRing
 from extractbench.campaign.ledger import Ledger
 from extractbench.campaign.outcomes import (
-    FATAL,
-    REFUSAL_REASONS,
     Answer,
     BudgetExhausted,
     Failure,
@@ -63,16 +62,14 @@ from extractbench.campaign.outcomes import (
 from extractbench.campaign.pacing import Pacer, RateLimits, RetryPolicy
 from extractbench.campaign.purse import Purse
 from extractbench.campaign.replay import Replay, Replayer
-from extractbench.config.budget import Budget, Prices, Remaining, Reservation, Spent
+from extractbench.config.budget import Budget, Prices, Remaining, Spent
 from extractbench.endpoints.clients import (
-    Completion,
     Endpoint,
     EndpointClient,
     EndpointError,
     QueryRequest,
     make_client,
 )
-from extractbench.endpoints.tokens import estimate_tokens
 from extractbench.logs.harvest import (
     Entry,
     ErrorEntry,
@@ -113,8 +110,10 @@ class Oracle:
     The jobs are its parts': :class:`~extractbench.campaign.keys.KeyRing` (which key, dead
     keys), :class:`~extractbench.campaign.purse.Purse` (the budget),
     :class:`~extractbench.campaign.pacing.Pacer` (rates and backoff) and
-    :class:`~extractbench.campaign.ledger.Ledger` (the harvest log); this class runs one
-    query through them.
+    :class:`~extractbench.campaign.ledger.Ledger` (the harvest log),
+    :class:`~extractbench.campaign.attempt.Settler` (charging and logging what an attempt
+    came back with) and :class:`~extractbench.campaign.replay.Replayer` (a resumed harvest);
+    this class runs one query through them.
     """
 
     def __init__(
@@ -156,6 +155,7 @@ class Oracle:
         self.prices = prices or Prices()
         self._purse = Purse(budget, self.prices, on_progress)
         self._ledger = Ledger(harvest, endpoint, self._keys.secrets)
+        self._settle = Settler(self._purse, self._ledger, self._keys)
         self._client = client or make_client(endpoint)
         self._concurrency = concurrency
         self._overhead = input_overhead_tokens
@@ -305,7 +305,7 @@ class Oracle:
             await self._pacer.pace(nbytes + self._overhead + req.max_tokens)
             if key.dead is not None:
                 return self._not_sent(index, key, req)
-            reservation = await self._reserve(index, key, req, nbytes + self._overhead)
+            reservation = await self._settle.reserve(index, key, req, nbytes + self._overhead)
             if key.dead is not None:  # killed while this query waited for budget
                 self._purse.release(reservation)
                 return self._not_sent(index, key, req)
@@ -321,20 +321,8 @@ class Oracle:
                 self._purse.release(reservation)
                 return self._not_sent(index, key, req)
             except EndpointError as e:
-                worst_case, cost, charged = self._purse.settle_failure(
-                    e.error_type, e.maybe_served, e.status, reservation)
-                usage = worst if worst_case else None
-                message = self._ledger.scrub(e.message)
-                if charged and usage is not None and e.error_type != "invalid_response":
-                    message += " (the request was sent: charged at its worst case)"
-                failure = Failure(index=index, key_id=key.key_id, prompt=req.prompt,
-                                  error_type=e.error_type, message=message,
-                                  status=e.status, attempts=attempt)
                 wait = self._pacer.retry_wait(e.error_type, attempt, e.retry_after)
-                self._ledger.error(failure, retry_after=e.retry_after, wait_s=wait,
-                                   charged=charged, usage=usage, cost_usd=cost)
-                if e.error_type in FATAL:
-                    self._keys.kill(key, failure)
+                failure = self._settle.failed(index, key, req, attempt, reservation, e, wait)
                 if wait is None:
                     return failure
                 self._ledger.retried(wait)
@@ -343,58 +331,17 @@ class Oracle:
                 await asyncio.sleep(wait)
                 continue
             except BaseException:
-                if sent:  # cancelled in flight: it may have been served
-                    self._purse.settle(reservation, worst.input_tokens, worst.output_tokens)
-                    self._ledger.interrupted(sent[0], count=True)
-                else:
-                    self._purse.release(reservation)
+                self._settle.cancelled(reservation, sent)
                 raise
-            return self._answered(index, key, req, attempt, reservation, completion, started)
+            if completion.input_tokens is not None:  # learn the template/system overhead
+                self._overhead = max(self._overhead,
+                                     completion.input_tokens - len(req.prompt.encode()))
+            return self._settle.answered(index, key, req, attempt, reservation, completion,
+                                         started)
 
     def _log_sent(self, sent: list[SentEntry], index: int, key_id: str, prompt: str,
                   attempt: int, worst: UsageRecord, usd: float) -> None:
         sent.append(self._ledger.sent(index, key_id, prompt, attempt, worst, usd))
-
-    async def _reserve(self, index: int, key: Key, req: QueryRequest,
-                       est_in: int) -> Reservation:
-        try:
-            return await self._purse.reserve(est_in, req.max_tokens)
-        except BudgetExhausted as exc:
-            exc.failure = Failure(index=index, key_id=key.key_id, prompt=req.prompt,
-                                  error_type="budget", message=str(exc))
-            self._ledger.error(exc.failure, charged=False)
-            raise
-
-    def _answered(
-        self,
-        index: int,
-        key: Key,
-        req: QueryRequest,
-        attempt: int,
-        reservation: Reservation,
-        c: Completion,
-        started: float,
-    ) -> QueryOutcome:
-        latency = time.monotonic() - started
-        estimated = c.input_tokens is None or c.output_tokens is None
-        in_tok = c.input_tokens if c.input_tokens is not None else estimate_tokens(req.prompt)
-        out_tok = c.output_tokens if c.output_tokens is not None else estimate_tokens(c.text)
-        if c.input_tokens is not None:  # learn the endpoint's template/system overhead
-            self._overhead = max(self._overhead, c.input_tokens - len(req.prompt.encode()))
-        cost = self._purse.settle(reservation, in_tok, out_tok)
-        usage = UsageRecord(input_tokens=in_tok, output_tokens=out_tok)
-        if c.finish_reason in REFUSAL_REASONS:
-            failure = Failure(index=index, key_id=key.key_id, prompt=req.prompt,
-                              error_type="refused", attempts=attempt,
-                              message=self._ledger.scrub(c.text)
-                              or f"finish_reason={c.finish_reason}")
-            self._ledger.error(failure, charged=True, usage=usage, cost_usd=cost)
-            return failure
-        self._ledger.answer(index, key.key_id, req, c, usage=usage, estimated=estimated,
-                            cost_usd=cost, latency_s=latency, attempt=attempt)
-        return Answer(index=index, key_id=key.key_id, prompt=req.prompt, text=c.text,
-                      finish_reason=c.finish_reason, logprobs=c.logprobs,
-                      usage=Usage(in_tok, out_tok, estimated, cost), attempts=attempt)
 
     def _not_sent(self, index: int, key: Key, req: QueryRequest) -> Failure:
         assert key.dead is not None
