@@ -36,7 +36,8 @@ def cohort_figures(events: Sequence[AuditEvent], benign: Any, task: Task,
         members.setdefault(name, []).append(key_id)
     out = {}
     for name, keys in members.items():
-        sent = [e for e in benign.entries if e.key_id in set(keys)] if benign is not None else []
+        mine = set(keys)
+        sent = [e for e in benign.entries if e.key_id in mine] if benign is not None else []
         received = (benign.score(task, task.split("benign"), keys)
                     if benign is not None else None)
         out[name] = CohortFigures(

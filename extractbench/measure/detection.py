@@ -21,7 +21,7 @@ the time (see :func:`harvest_index`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -122,20 +122,23 @@ def harms(events: Iterable[AuditEvent], keys: Iterable[str],
     """How many times a defense acted on ``keys``' requests, by event kind (``flag``,
     ``reject``, ``throttle``, ``degrade``, ``transform``); kinds that never happened are left
     out."""
-    wanted = set(keys)
     counts: dict[str, int] = {}
-    for e in events:
-        if e.key_id in wanted and e.kind in HARM_KINDS and (since is None or e.time >= since):
-            counts[e.kind] = counts.get(e.kind, 0) + 1
+    for e in _acted_on(events, keys, since):
+        counts[e.kind] = counts.get(e.kind, 0) + 1
     return counts
 
 
 def harmed_keys(events: Iterable[AuditEvent], keys: Iterable[str],
                 since: float | None = None) -> set[str]:
     """Which of ``keys`` a defense acted on at least once (any of :data:`HARM_KINDS`)."""
+    return {e.key_id for e in _acted_on(events, keys, since)}
+
+
+def _acted_on(events: Iterable[AuditEvent], keys: Iterable[str],
+              since: float | None) -> Iterator[AuditEvent]:
     wanted = set(keys)
-    return {e.key_id for e in events if e.key_id in wanted and e.kind in HARM_KINDS
-            and (since is None or e.time >= since)}
+    return (e for e in events if e.key_id in wanted and e.kind in HARM_KINDS
+            and (since is None or e.time >= since))
 
 
 def false_positive_rate(events: Iterable[AuditEvent], benign_keys: Sequence[str],
@@ -224,7 +227,7 @@ def summarize(events: Sequence[AuditEvent], harvest: Sequence[Entry],
         flag_reason=first.reason if first is not None else None,
         flag_key=first.key_id if first is not None else None,
         flag_time=first.time if first is not None else None,
-        benign_keys=len(set(benign_keys)),
+        benign_keys=n,
         benign_flagged_keys=len(flagged_benign),
         fpr=len(flagged_benign) / n if n else None,
         attacker_keys_flagged=len(attackers),

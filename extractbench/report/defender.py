@@ -131,7 +131,13 @@ def harmed(cells: pd.DataFrame) -> Harmed | None:
     keys = int(numbers(rows, c.BENIGN_KEYS).sum())
     if keys <= 0:
         return None
-    hit = int(numbers(rows, c.BENIGN_HARMED_KEYS).sum())
+    return _pooled(int(numbers(rows, c.BENIGN_HARMED_KEYS).sum()), keys)
+
+
+def _pooled(hit: int, keys: int) -> Harmed:
+    """``hit`` harmed of ``keys`` with a Wilson interval (``nan`` without keys)."""
+    if keys <= 0:
+        return Harmed(math.nan, math.nan, math.nan, 0)
     interval = wilson_interval(min(hit, keys), keys)
     return Harmed(interval.value, interval.low, interval.high, keys)
 
@@ -156,11 +162,9 @@ def cohorts(cells: pd.DataFrame) -> tuple[Cohort, ...]:
         return ()
     out = []
     for name, (n, hit) in counts.items():
-        interval = wilson_interval(min(hit, n), n) if n else None
         values = utilities.get(name, [])
         out.append(Cohort(name, float(np.mean(values)) if values else math.nan,
-                          Harmed(interval.value, interval.low, interval.high, n)
-                          if interval is not None else Harmed(math.nan, math.nan, math.nan, 0)))
+                          _pooled(hit, n)))
     return tuple(out)
 
 
