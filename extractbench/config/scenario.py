@@ -274,13 +274,13 @@ class BenignTraffic(_Model):
     def _one_shape(self) -> BenignTraffic:
         if self.cohorts is not None and self.model_fields_set & {
                 "users", "pacing_s", "min_queries_per_user"}:
-            raise ValueError("benign_traffic: give users/pacing_s/min_queries_per_user or "
+            raise ValueError("give users/pacing_s/min_queries_per_user or "
                              "cohorts, not both (each cohort has its own)")
         if self.cohorts is not None and "eval" in self.cohorts:
-            raise ValueError("benign_traffic.cohorts: 'eval' is reserved (the held-out "
+            raise ValueError("cohorts: 'eval' is reserved (the held-out "
                              "evaluation's benign-eval-* keys); rename the cohort")
         if self.cohorts is not None and sum(c.users for c in self.cohorts.values()) > 1000:
-            raise ValueError("benign_traffic.cohorts: at most 1000 users in all")
+            raise ValueError("cohorts: at most 1000 users in all")
         return self
 
     def plan(self) -> dict[str, Cohort]:
