@@ -62,7 +62,8 @@ class Settler:
                               error_type="refused", attempts=attempt,
                               message=self._ledger.scrub(c.text)
                               or f"finish_reason={c.finish_reason}")
-            self._ledger.error(failure, charged=True, usage=usage, cost_usd=cost)
+            self._ledger.error(failure, charged=True, usage=usage, cost_usd=cost,
+                               sim_s=req.sim_time)
             return failure
         self._ledger.answer(index, key.key_id, req, c, usage=usage, estimated=estimated,
                             cost_usd=cost, latency_s=latency, attempt=attempt)
@@ -73,7 +74,8 @@ class Settler:
     def failed(self, index: int, key: Key, req: QueryRequest, attempt: int,
                reservation: Reservation, e: EndpointError, wait: float | None) -> Failure:
         """An attempt that failed: charged and logged (with the retry ``wait``, ``None``: no
-        retry); an auth/permission/quota error kills the key."""
+        retry); an auth/permission/quota error kills the key, unless it is waited out (a
+        quota on a simulated clock)."""
         worst_case, cost, charged = self._purse.settle_failure(
             e.error_type, e.maybe_served, e.status, reservation)
         usage = UsageRecord(input_tokens=reservation.input_tokens,
@@ -85,8 +87,8 @@ class Settler:
                           error_type=e.error_type, message=message, status=e.status,
                           attempts=attempt)
         self._ledger.error(failure, retry_after=e.retry_after, wait_s=wait, charged=charged,
-                           usage=usage, cost_usd=cost)
-        if e.error_type in FATAL:
+                           usage=usage, cost_usd=cost, sim_s=req.sim_time)
+        if e.error_type in FATAL and wait is None:
             self._keys.kill(key, failure)
         return failure
 

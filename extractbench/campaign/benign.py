@@ -23,7 +23,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import IO
 
@@ -64,7 +64,8 @@ class BenignEntry:
     index: int
     """This key's request number, from 0."""
     time: float
-    """When it was sent, seconds since the epoch."""
+    """When it was sent, seconds since the epoch; on a simulated clock, simulated seconds
+    since the campaign began."""
     prompt: str
     text: str | None
     """The answer's text; ``None`` when the request failed."""
@@ -131,6 +132,8 @@ async def run_benign(
     log_path: Path | None = None,
     client: EndpointClient | None = None,
     plans: dict[str, UserPlan] | None = None,
+    sim_until: float | None = None,
+    sim_max_per_key: int | None = None,
 ) -> BenignResult:
     """Send benign traffic from every ``(key_id, api_key)`` until ``stop`` is set and each key
     has sent ``min_per_key`` requests (or until it has sent ``max_per_key``).
@@ -138,7 +141,15 @@ async def run_benign(
     Each key goes through ``prompts`` in its own seeded order (starting over when done), waits
     an exponential gap of mean ``pacing_s`` between requests (a random fraction of one before
     the first), and waits out a 429's ``retry-after`` (up to ``MAX_RETRY_WAIT_S``). ``plans``
-    gives a key its own :class:`UserPlan` (a cohort's pacing, minimum and bursts) instead."""
+    gives a key its own :class:`UserPlan` (a cohort's pacing, minimum and bursts) instead.
+
+    With ``sim_until`` the users run on a simulated clock instead (``stop`` is not used): each
+    user's gaps are simulated seconds, sent as each request's simulated time, and a user sends
+    until its time reaches ``sim_until`` (the campaign's simulated length) and it has sent its
+    minimum, one request at a time, without sleeping; and at most ``sim_max_per_key`` (the
+    attacker's busiest key: no legitimate user out-sends the attacker) unless its minimum
+    is more. On a simulated clock the endpoint's
+    per-key defenses see the same streams as if the users had run beside the attack."""
     if not keys:
         raise ValueError("run_benign: give at least one (key_id, api_key)")
     if not prompts:
@@ -157,6 +168,10 @@ async def run_benign(
             _user(sdk, key_id, api_key, list(prompts), max_tokens, temperature,
                   (plans or {}).get(key_id, default), stop,
                   random.Random(f"{seed}/benign/{key_id}"), result, log)
+            if sim_until is None else
+            _sim_user(sdk, key_id, api_key, list(prompts), max_tokens, temperature,
+                      _capped((plans or {}).get(key_id, default), sim_max_per_key), sim_until,
+                      random.Random(f"{seed}/benign/{key_id}"), result, log)
             for key_id, api_key in keys
         ))
     finally:
@@ -195,9 +210,7 @@ async def _user(sdk: EndpointClient, key_id: str, api_key: str, prompts: list[st
         prompt = order.pop()
         started, t0 = time.time(), time.monotonic()
         req = QueryRequest(prompt=prompt, max_tokens=max_tokens, temperature=temperature)
-        # within a burst, the next request goes at once; after it, a gap of mean burst x pacing
-        wait = 0.0 if (sent + 1) % plan.burst else rng.expovariate(
-            1.0 / (plan.pacing_s * plan.burst))
+        wait = _gap(plan, sent, rng)
         try:
             c = await sdk.complete(req, api_key)
             entry = BenignEntry(key_id, sent, started, prompt, c.text,
@@ -209,11 +222,65 @@ async def _user(sdk: EndpointClient, key_id: str, api_key: str, prompts: list[st
             if e.error_type == "rate_limit" and e.retry_after:
                 wait = max(wait, min(MAX_RETRY_WAIT_S, e.retry_after))
         sent += 1
-        result.entries.append(entry)
-        if log is not None:
-            line = json.dumps({"entry_type": "benign", **asdict(entry)}, sort_keys=True)
-            log.write(line + "\n")
-            log.flush()
+        _keep(entry, result, log)
+
+
+def _capped(plan: UserPlan, cap: int | None) -> UserPlan:
+    if cap is None:
+        return plan
+    top = max(cap, plan.min_queries)
+    return replace(plan, max_queries=top if plan.max_queries is None
+                   else min(plan.max_queries, top))
+
+
+def _keep(entry: BenignEntry, result: BenignResult, log: IO[str] | None) -> None:
+    result.entries.append(entry)
+    if log is not None:
+        line = json.dumps({"entry_type": "benign", **asdict(entry)}, sort_keys=True)
+        log.write(line + "\n")
+        log.flush()
+
+
+def _gap(plan: UserPlan, sent: int, rng: random.Random) -> float:
+    """The gap after request ``sent`` (0-based): none within a burst, else exponential with
+    mean ``burst x pacing_s``."""
+    if (sent + 1) % plan.burst:
+        return 0.0
+    return rng.expovariate(1.0 / (plan.pacing_s * plan.burst))
+
+
+async def _sim_user(sdk: EndpointClient, key_id: str, api_key: str, prompts: list[str],
+                    max_tokens: int, temperature: float, plan: UserPlan, until: float,
+                    rng: random.Random, result: BenignResult, log: IO[str] | None) -> None:
+    if plan.pacing_s <= 0 or plan.burst < 1:
+        raise ValueError(f"run_benign: {key_id}: pacing_s must be > 0 and burst >= 1")
+    order: list[str] = []
+    sent = 0
+    t = rng.random() * plan.pacing_s * plan.burst
+    while plan.max_queries is None or sent < plan.max_queries:
+        if t >= until and sent >= plan.min_queries:
+            return
+        if not order:
+            order = list(prompts)
+            rng.shuffle(order)
+        prompt = order.pop()
+        req = QueryRequest(prompt=prompt, max_tokens=max_tokens, temperature=temperature,
+                           sim_time=t)
+        t0 = time.monotonic()
+        wait = _gap(plan, sent, rng)
+        try:
+            c = await sdk.complete(req, api_key)
+            entry = BenignEntry(key_id, sent, t, prompt, c.text,
+                                latency_s=time.monotonic() - t0)
+        except EndpointError as e:
+            entry = BenignEntry(key_id, sent, t, prompt, None, e.error_type, e.status,
+                                e.message.splitlines()[0][:200] if e.message else None,
+                                latency_s=time.monotonic() - t0)
+            if e.error_type == "rate_limit" and e.retry_after:
+                wait = max(wait, min(MAX_RETRY_WAIT_S, e.retry_after))
+        sent += 1
+        t += wait
+        _keep(entry, result, log)
 
 
 @dataclass(frozen=True)
@@ -249,13 +316,16 @@ async def defended_score(
     temperature: float = 0.0,
     concurrency: int = 4,
     seed: int = 0,
+    simulated: bool = False,
 ) -> DefendedScore:
     """Send each held-out prompt once through ``endpoint`` with ``keys`` in turn (a benign
     user's view: retries on 429 and 5xx honouring retry-after, through the Oracle) and score
     the answers. ``log_path`` is the Oracle's harvest log; answers already in it are reused, so
     a re-run sends only what is missing. Spread the prompts over enough keys that no key looks
-    like a heavy user to a per-key detector (e.g. 10 keys for 300 items)."""
+    like a heavy user to a per-key detector (e.g. 10 keys for 300 items). ``simulated``:
+    on the endpoint's simulated clock (each key one request at a time, from time 0)."""
     from extractbench.campaign.oracle import Answer, Oracle, RetryPolicy, Segment
+    from extractbench.campaign.simclock import SimClock
 
     if not keys:
         raise ValueError("defended_score: give at least one (key_id, api_key)")
@@ -265,7 +335,7 @@ async def defended_score(
     budget = Budget(queries=max(1, 5 * len(todo)))
     oracle = Oracle(endpoint, list(keys), budget, log, concurrency=concurrency,
                     retry=RetryPolicy(seed=seed), segment=Segment(attack="benign-eval"),
-                    replay=False)
+                    replay=False, sim=SimClock(lanes=concurrency) if simulated else None)
     try:
         outcomes = await oracle.query_many(
             todo, max_tokens=max_tokens or task.max_answer_tokens, temperature=temperature)

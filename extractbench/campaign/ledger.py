@@ -69,6 +69,7 @@ class Ledger:
         wait_s: float | None = None,
         usage: UsageRecord | None = None,
         cost_usd: float = 0.0,
+        sim_s: float | None = None,
     ) -> None:
         self.errors[f.error_type] += 1
         self.harvest.append(
@@ -86,6 +87,7 @@ class Ledger:
                 charged=charged,
                 usage=usage,
                 cost_usd=cost_usd,
+                sim_s=sim_s,
             )
         )
 
@@ -165,5 +167,6 @@ class Ledger:
                 cost_usd=cost_usd,
                 latency_s=latency_s,
                 attempt=attempt,
+                sim_s=req.sim_time,
             )
         )

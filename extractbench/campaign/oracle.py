@@ -41,6 +41,7 @@ Semantics an attack relies on:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -62,6 +63,7 @@ from extractbench.campaign.outcomes import (
 from extractbench.campaign.pacing import Pacer, RateLimits, RetryPolicy
 from extractbench.campaign.purse import Purse
 from extractbench.campaign.replay import Replay, Replayer
+from extractbench.campaign.simclock import SimClock
 from extractbench.config.budget import Budget, Prices, Remaining, Spent
 from extractbench.endpoints.clients import (
     Endpoint,
@@ -134,6 +136,7 @@ class Oracle:
         replay: bool = True,
         forbids: Callable[[str], str | None] | None = None,
         accounts: bool = False,
+        sim: SimClock | None = None,
     ) -> None:
         """``keys`` are ``(key_id, api_key)`` pairs; ``key_id`` is what logs show. An existing
         harvest file is resumed: its spend counts against ``budget`` and indices continue.
@@ -145,8 +148,13 @@ class Oracle:
         refused here, whichever attack sends it: logged as a ``heldout`` error, never sent,
         never charged. With ``accounts`` each key is an attacker's account: it costs the
         prices' ``account_usd``, charged against the budget before the first query (an
-        evaluator's or a benign user's key is not)."""
+        evaluator's or a benign user's key is not). With ``sim`` the campaign runs on that
+        simulated clock (:mod:`~extractbench.campaign.simclock`): one request at a time per
+        key, each carrying its key's simulated time, and waits move that time on instead of
+        sleeping (client-side ``rates`` do not apply)."""
         self._keys = KeyRing(keys)
+        self.sim = sim
+        """The campaign's simulated clock, or ``None`` on the wall clock."""
         if concurrency < 1:
             raise ValueError("concurrency and max_attempts must be at least 1")
         self._pacer = Pacer(retry or RetryPolicy(), rates or RateLimits())
@@ -257,6 +265,9 @@ class Oracle:
         if key.dead is not None:
             return self._not_sent(index, key, req)
         assert self._sem is not None
+        if self.sim is not None:  # one at a time per key, in asking order
+            async with self.sim.lane(key.key_id), self._sem:
+                return await self._run(index, key, req, step.first_attempt)
         async with self._sem:
             return await self._run(index, key, req, step.first_attempt)
 
@@ -301,8 +312,12 @@ class Oracle:
         attempt = first_attempt - 1
         while True:
             attempt += 1
-            await self._pacer.wait_pause()
-            await self._pacer.pace(nbytes + self._overhead + req.max_tokens)
+            sim = self.sim
+            if sim is None:
+                await self._pacer.wait_pause()
+                await self._pacer.pace(nbytes + self._overhead + req.max_tokens)
+            else:
+                req = dataclasses.replace(req, sim_time=sim.now(key.key_id))
             if key.dead is not None:
                 return self._not_sent(index, key, req)
             reservation = await self._settle.reserve(index, key, req, nbytes + self._overhead)
@@ -322,10 +337,16 @@ class Oracle:
                 return self._not_sent(index, key, req)
             except EndpointError as e:
                 wait = self._pacer.retry_wait(e.error_type, attempt, e.retry_after)
+                if sim is not None:
+                    sim.sent(key.key_id)
+                    wait = sim.retry_wait(e.error_type, e.retry_after, wait)
                 failure = self._settle.failed(index, key, req, attempt, reservation, e, wait)
                 if wait is None:
                     return failure
                 self._ledger.retried(wait)
+                if sim is not None:  # the key's simulated time moves on; nobody sleeps
+                    sim.wait(key.key_id, wait)
+                    continue
                 if e.error_type == "rate_limit":  # everyone waits, not just this query
                     self._pacer.pause_all(wait)
                 await asyncio.sleep(wait)
@@ -333,6 +354,8 @@ class Oracle:
             except BaseException:
                 self._settle.cancelled(reservation, sent)
                 raise
+            if sim is not None:
+                sim.sent(key.key_id)
             if completion.input_tokens is not None:  # learn the template/system overhead
                 self._overhead = max(self._overhead,
                                      completion.input_tokens - len(req.prompt.encode()))

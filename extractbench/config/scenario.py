@@ -237,12 +237,32 @@ class Ranking(_Model):
     )
 
 
+DAY_S = 86400.0
+WALL_PACING_MAX_S = 60.0
+"""Longest mean gap between a benign user's requests on the wall clock (it is waited)."""
+
+
+class Clock(_Model):
+    """The clock reference endpoints run their defenses on (remote endpoints: always the wall
+    clock). ``simulated``: every request carries its sender's simulated time, the attacker's
+    keys send one request at a time each, waits cost no wall-clock time, and the same seed
+    gives the same records (``extractbench.campaign.simclock``)."""
+
+    mode: Literal["simulated", "wall"] = Field(
+        default="simulated", description="simulated (default) or wall")
+    request_s: float = Field(default=1.0, gt=0, le=3600, description="simulated seconds one "
+                             "request takes; a key sends `concurrency / keys` at once")
+    max_wait_s: float = Field(default=7 * DAY_S, ge=0, le=365 * DAY_S, description="the "
+                              "longest quota reset the attacker waits out, simulated seconds")
+
+
 class Cohort(_Model):
     """One kind of legitimate user: how many, how often, how heavy, how bursty."""
 
     users: int = Field(gt=0, le=1000, description="benign API keys of this cohort")
-    pacing_s: float = Field(default=0.25, gt=0, le=60, description="mean gap between one "
-                            "user's requests, seconds (exponential)")
+    pacing_s: float = Field(default=0.25, gt=0, le=7 * DAY_S, description="mean gap between "
+                            "one user's requests, seconds (exponential; at most 60 on the wall "
+                            "clock)")
     min_queries_per_user: int = Field(
         default=5, ge=0, le=100_000,
         description="each user keeps going until it has sent this many, even after the attack "
@@ -258,8 +278,9 @@ class BenignTraffic(_Model):
     ``users``, ``pacing_s`` and ``min_queries_per_user``, or the named ``cohorts``."""
 
     users: int = Field(default=4, gt=0, le=64, description="benign API keys")
-    pacing_s: float = Field(default=0.25, gt=0, le=60, description="mean gap between one "
-                            "user's requests, seconds (exponential)")
+    pacing_s: float = Field(default=0.25, gt=0, le=7 * DAY_S, description="mean gap between "
+                            "one user's requests, seconds (exponential; at most 60 on the wall "
+                            "clock)")
     min_queries_per_user: int = Field(
         default=5, ge=0, le=100_000,
         description="each user keeps going until it has sent this many, even after the attack "
@@ -310,6 +331,7 @@ class Scenario(_Model):
     )
     gates: list[Gate] = Field(default_factory=list)
     benign_traffic: BenignTraffic = Field(default_factory=BenignTraffic)
+    clock: Clock = Field(default_factory=Clock)
     max_usd: float | None = Field(
         default=None, gt=0, description="refuse to start when the worst-case cost exceeds this"
     )
@@ -344,6 +366,7 @@ class Scenario(_Model):
                             f"(known: {', '.join(str(k) for k in known)})"
                         )
         self._accounts_cover_keys(labels)
+        self._wall_pacing()
         if self.ranking is not None:
             self._ranking_names(self.ranking, labels)
         for i, gate in enumerate(self.gates):
@@ -353,6 +376,28 @@ class Scenario(_Model):
                     f"(known: {', '.join(self.students)})"
                 )
         return self
+
+    def wall_clock(self, endpoint: str) -> bool:
+        """True when ``endpoint``'s defenses run on the wall clock (a remote endpoint, or
+        ``clock.mode: wall``)."""
+        return (self.clock.mode == "wall"
+                or not isinstance(self.endpoints[endpoint], ReferenceEndpoint))
+
+    def _wall_pacing(self) -> None:
+        """Benign users on the wall clock really wait their gaps: at most a minute."""
+        walled = [n for n, ep in self.endpoints.items() if ep.defenses and self.wall_clock(n)]
+        if not walled:
+            return
+        bt = self.benign_traffic
+        paced = ({f"cohorts.{n}.pacing_s": c.pacing_s for n, c in bt.cohorts.items()}
+                 if bt.cohorts is not None else {"pacing_s": bt.pacing_s})
+        for where, pacing in paced.items():
+            if pacing > WALL_PACING_MAX_S:
+                raise ValueError(
+                    f"benign_traffic.{where}: {pacing:g} s is longer than the "
+                    f"{WALL_PACING_MAX_S:g} s a benign user may wait on the wall clock "
+                    f"(endpoint {walled[0]!r} runs on it); lower it, or use clock.mode: "
+                    "simulated with reference endpoints")
 
     def _accounts_cover_keys(self, labels: list[str]) -> None:
         """Every attack the grid pairs with a budget that limits accounts uses no more keys
@@ -623,6 +668,8 @@ def scenario_hash(scenario: Scenario) -> str:
         prices = ep.get("prices") or {}
         if prices.get("account_usd") == 0:  # and a free account
             prices.pop("account_usd")
+    if data.get("clock") == Clock().model_dump(mode="json"):  # and the default clock
+        data.pop("clock")
     if data.get("benign_traffic", {}).get("cohorts", 0) is None:  # and no cohorts
         data["benign_traffic"].pop("cohorts")
     for budget in data.get("budgets", []):  # and a budget without an accounts limit

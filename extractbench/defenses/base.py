@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -58,7 +58,11 @@ class RequestContext:
     n: int = 1
     """Number of samples requested."""
     time: float = field(default_factory=time.time)
-    """Arrival time, seconds since the epoch."""
+    """Arrival time, seconds since the epoch; on a simulated clock, the client's simulated
+    seconds since the campaign began."""
+    simulated: bool = False
+    """True when ``time`` is simulated: rates, quotas and windows count on it (see
+    :meth:`Defense.now`)."""
 
 
 @dataclass(frozen=True)
@@ -196,9 +200,17 @@ class Defense:
 
     def record(self, ctx: RequestContext, kind: EventKind, **detail: Any) -> AuditEvent:
         """Append an event about ``ctx`` to the audit log, under this defense's name."""
-        event = AuditEvent(ctx.key_id, time.time(), ctx.index, self.name, kind, detail)
+        event = AuditEvent(ctx.key_id, ctx.time, ctx.index, self.name, kind, detail)
         self.audit.record(event)
         return event
+
+    def now(self, ctx: RequestContext) -> float:
+        """The time rates, quotas and windows count at: the request's simulated time on a
+        simulated clock, else this defense's ``clock`` (monotonic seconds; tests replace
+        it)."""
+        return ctx.time if ctx.simulated else self.clock()
+
+    clock: Callable[[], float] = staticmethod(time.monotonic)
 
     def check_request(self, ctx: RequestContext) -> Rejection | None:
         return None

@@ -33,9 +33,8 @@ that is the false-positive rate the benchmark reports.
 
 from __future__ import annotations
 
-import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -169,8 +168,6 @@ class Detector(Defense):
         self.history = P.integer(NAME, "history", history, 10)
         self.ngram = P.integer(NAME, "ngram", ngram, 1, 8)
         self.dim = P.integer(NAME, "dim", dim, 16, 65536)
-        self.clock: Callable[[], float] = time.monotonic
-        """Seconds, monotonic; tests replace it."""
         self._keys: dict[str, _KeyState] = {}
 
     def check_stack(self, stack: Sequence[Defense]) -> None:
@@ -192,7 +189,7 @@ class Detector(Defense):
 
     def check_request(self, ctx: RequestContext) -> Rejection | None:
         st = self._keys.setdefault(ctx.key_id, _KeyState())
-        now = self.clock()
+        now = self.now(ctx)
         if st.fired:
             rejection = self._act(st, now)
             if rejection is not None:

@@ -17,8 +17,6 @@ enough) is not stopped, only made slower or more expensive.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from pydantic import Field, model_validator
@@ -113,8 +111,6 @@ class RateLimit(Defense):
                                            self.tokens_per_day)):
             raise ValueError(f"{NAME}: set at least one of requests_per_minute, "
                              "tokens_per_minute, requests_per_day, tokens_per_day")
-        self.clock: Callable[[], float] = time.monotonic
-        """Seconds, monotonic; tests replace it."""
         self._requests: dict[str, _Bucket] = {}
         self._tokens: dict[str, _Bucket] = {}
         self._windows: dict[str, _Window] = {}
@@ -132,7 +128,7 @@ class RateLimit(Defense):
         return len(ctx.prompt.encode("utf-8")) + ctx.params.max_tokens * max(1, ctx.n)
 
     def check_request(self, ctx: RequestContext) -> Rejection | None:
-        now = self.clock()
+        now = self.now(ctx)
         cost = self.estimate(ctx)
         window = self._window(ctx.key_id, now)
         reset_in = window.start + self.day_s - now

@@ -20,6 +20,7 @@ from extractbench.errors import ExtractbenchError
 from extractbench.logs.harvest import ErrorType, TokenLogprob, TopLogprob
 
 __all__ = [
+    "SIM_TIME_HEADER",
     "AnthropicMessagesClient",
     "ApiKind",
     "Completion",
@@ -72,6 +73,17 @@ class QueryRequest:
     logprobs: bool = False
     top_logprobs: int | None = None
     stop: list[str] | None = None
+    sim_time: float | None = None
+    """Simulated seconds since the campaign began, sent as the ``x-extractbench-sim-time``
+    header: a reference endpoint on a simulated clock (:mod:`extractbench.campaign.simclock`)
+    runs its defenses at this time; any other endpoint ignores the header."""
+
+
+SIM_TIME_HEADER = "x-extractbench-sim-time"
+
+
+def _sim_headers(req: QueryRequest) -> dict[str, str]:
+    return {} if req.sim_time is None else {SIM_TIME_HEADER: f"{req.sim_time:.6f}"}
 
 
 @dataclass(frozen=True)
@@ -238,6 +250,8 @@ class OpenAIChatClient(_SdkClient):
         if ep.stream:
             kwargs["stream"] = True
             kwargs["stream_options"] = {"include_usage": True}
+        if req.sim_time is not None:
+            kwargs["extra_headers"] = _sim_headers(req)
         try:
             resp = await self._sdk(api_key).chat.completions.create(**kwargs)
             if ep.stream:
@@ -294,6 +308,8 @@ class AnthropicMessagesClient(_SdkClient):
             if req.top_p is not None:
                 body["top_p"] = req.top_p
             kwargs["extra_body"] = body
+        if req.sim_time is not None:
+            kwargs["extra_headers"] = _sim_headers(req)
         try:
             if ep.stream:
                 stream = await self._sdk(api_key).messages.create(**kwargs, stream=True)

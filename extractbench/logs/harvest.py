@@ -157,6 +157,8 @@ class ResponseEntry(_Model):
     cost_usd: float
     latency_s: float
     attempt: int = Field(description="1 for a first-try answer; more after retries")
+    sim_s: float | None = Field(default=None, description="simulated seconds since the "
+                                "campaign began when it was sent (a simulated clock only)")
 
 
 class ErrorEntry(_Model):
@@ -181,6 +183,8 @@ class ErrorEntry(_Model):
         default=None, description="tokens charged, for a refusal that came with usage"
     )
     cost_usd: float = 0.0
+    sim_s: float | None = Field(default=None, description="simulated seconds since the "
+                                "campaign began when it was sent (a simulated clock only)")
 
 
 class SentEntry(_Model):

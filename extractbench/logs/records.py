@@ -143,6 +143,9 @@ class CellRecord(BaseModel):
         default=None, description="attacker query index of the first flag, or None"
     )
     flag_reason: str | None = None
+    flag_sim_s: float | None = Field(
+        default=None, description="simulated seconds from the campaign's start to the first "
+        "flag of an attacker key (a simulated clock only)")
     transfer_at_flag: Interval | None = Field(
         default=None, description="transfer of a student trained only on pre-flag harvest"
     )
@@ -181,6 +184,11 @@ class CellRecord(BaseModel):
                                    "reached a plateau (false: more compute would have helped)")
 
     # time
+    clock: Literal["simulated", "wall"] = Field(default="wall", description="the clock the "
+                                                "endpoint's defenses ran on")
+    sim_s: float | None = Field(default=None, description="the campaign's simulated length, "
+                                "seconds (a simulated clock only): what the attack took, "
+                                "waits for rate limits and quotas included")
     wall_s: float = 0.0
     attack_s: float = 0.0
     train_s: float = 0.0

@@ -129,7 +129,7 @@ class Baselines:
             max_tokens = self.fleet.answer_tokens(endpoint, task)
             result = serving_threads(lambda: asyncio.run(defended_score(
                 endpoint_, self.fleet.keys.benign_eval, task, items, log_path=log,
-                max_tokens=max_tokens, seed=seed)))
+                max_tokens=max_tokens, seed=seed, simulated=live.simulated)))
             scores = result.scores
         self._defended[cache_key] = scores
         return scores

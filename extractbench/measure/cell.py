@@ -145,7 +145,8 @@ class CellRunner:
             detection = detection_fields(audit_path, entries, [k for k, _ in
                                                                self.fleet.keys.benign],
                                          got_campaign.benign, task, spec, cell.seed,
-                                         t_scores, base, self.fleet.keys.cohort_of)
+                                         t_scores, base, self.fleet.keys.cohort_of,
+                                         simulated=got_campaign.sim_s is not None)
         # 5. attribution (a watermark on the profile)
         watermark = watermark_fields(
             self.fleet.defenses(cell.endpoint),
@@ -172,6 +173,8 @@ class CellRunner:
             tokens_estimated=any(e.tokens_estimated for e in got),
             cost_usd=spent.usd, accounts=got_campaign.accounts,
             accounts_usd=got_campaign.accounts_usd, harvest_pairs=len(got),
+            clock="simulated" if got_campaign.sim_s is not None else "wall",
+            sim_s=got_campaign.sim_s,
             errors_by_type=dict(stats.errors),
             stop_reason=got_campaign.stop_reason,
             train_steps=student.fit.steps, train_tokens=student.fit.tokens_seen,

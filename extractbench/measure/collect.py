@@ -11,6 +11,7 @@ from typing import Any
 
 from extractbench.attacks import ATTACKS, AttackContext
 from extractbench.campaign.oracle import Oracle, OracleStats, RateLimits, RetryPolicy, Segment
+from extractbench.campaign.simclock import SimClock
 from extractbench.config.plan import Cell
 from extractbench.config.scenario import Scenario
 from extractbench.logs.harvest import HarvestLog
@@ -35,6 +36,8 @@ class Collected:
     """The attacker accounts (keys) the campaign paid for."""
     accounts_usd: float = 0.0
     """What they cost (inside ``stats.spent.usd``)."""
+    sim_s: float | None = None
+    """The campaign's simulated length (``None`` on the wall clock)."""
 
 
 def collect(sc: Scenario, fleet: Fleet, cell: Cell, task: Task, harvest_path: Path,
@@ -49,12 +52,14 @@ def collect(sc: Scenario, fleet: Fleet, cell: Cell, task: Task, harvest_path: Pa
     progress.start_cell(cell.id, cell.budget.queries)
     endpoint = fleet.endpoint_for(live, cell.endpoint, cell.task)
     hygiene = HeldOutContent(task)
+    sim = (SimClock(sc.clock.request_s, lanes=max(1, spec.concurrency // len(keys)),
+                    max_wait_s=sc.clock.max_wait_s) if live.simulated else None)
     oracle = Oracle(
         endpoint, keys, cell.budget, log, prices=live.prices,
         concurrency=spec.concurrency, retry=RetryPolicy(seed=cell.seed),
         rates=RateLimits(live.rpm, live.tpm), on_progress=progress.spent,
         segment=Segment(run_id=run_id, cell_id=cell.id, attack=spec.name),
-        forbids=hygiene.forbids, accounts=True,
+        forbids=hygiene.forbids, accounts=True, sim=sim,
     )
     attack = ATTACKS.get(spec.name)(**spec.params)
     benign_split = [i.prompt for i in task.split("benign")]
@@ -87,15 +92,20 @@ def collect(sc: Scenario, fleet: Fleet, cell: Cell, task: Task, harvest_path: Pa
                 return await attack_then_stop(), None
             benign_log = run_dir / "benign" / f"{cell.slug}.jsonl"
             benign_log.parent.mkdir(exist_ok=True)
-            reason, benign = await asyncio.gather(
-                attack_then_stop(),
-                run_benign(endpoint, fleet.keys.benign, benign_split,
-                           max_tokens=task.max_answer_tokens,
-                           pacing_s=sc.benign_traffic.pacing_s, stop=stop,
-                           seed=cell.seed,
-                           min_per_key=sc.benign_traffic.min_queries_per_user,
-                           log_path=benign_log, plans=plans),
-            )
+
+            def users(until: float | None) -> Any:
+                return run_benign(endpoint, fleet.keys.benign, benign_split,
+                                  max_tokens=task.max_answer_tokens,
+                                  pacing_s=sc.benign_traffic.pacing_s, stop=stop,
+                                  seed=cell.seed,
+                                  min_per_key=sc.benign_traffic.min_queries_per_user,
+                                  log_path=benign_log, plans=plans, sim_until=until,
+                                  sim_max_per_key=sim.busiest() if sim is not None else None)
+
+            if sim is not None:  # the same per-key streams as beside the attack, in any order
+                reason = await attack_then_stop()
+                return reason, await users(sim.elapsed())
+            reason, benign = await asyncio.gather(attack_then_stop(), users(None))
             return reason, benign
         finally:
             await oracle.aclose()
@@ -105,4 +115,5 @@ def collect(sc: Scenario, fleet: Fleet, cell: Cell, task: Task, harvest_path: Pa
             and live.pipeline is None):
         raise RunError(f"endpoint {cell.endpoint!r}: {oracle.fatal_error.message} "
                        f"({oracle.fatal_error.error_type}; check the API key)")
-    return Collected(stop_reason, oracle.stats(), benign, oracle.accounts, oracle.accounts_usd)
+    return Collected(stop_reason, oracle.stats(), benign, oracle.accounts, oracle.accounts_usd,
+                     sim.elapsed() if sim is not None else None)

@@ -52,14 +52,16 @@ def cohort_figures(events: Sequence[AuditEvent], benign: Any, task: Task,
 def detection_fields(audit_path: Path, entries: Sequence[Entry], benign_ids: list[str],
                      benign: Any, task: Task, spec: StudentSpec, seed: int,
                      teacher_scores: list[float], base: list[float],
-                     cohort_of: dict[str, str] | None = None) -> dict[str, Any]:
+                     cohort_of: dict[str, str] | None = None,
+                     simulated: bool = False) -> dict[str, Any]:
     """The record's detection fields (``flagged_at``, ``fpr``, ``benign_score``,
     ``transfer_at_flag``, the per-cohort figures, ...) from the cell's audit log and
-    harvest."""
+    harvest. ``simulated``: the events' times are simulated (``flag_sim_s``)."""
     events = read_events(audit_path)
     summary = summarize(events, entries, benign_ids)
     out: dict[str, Any] = dict(
         flagged_at=summary.flagged_at, flag_reason=summary.flag_reason,
+        flag_sim_s=summary.flag_time if simulated else None,
         benign_keys=summary.benign_keys, benign_flagged_keys=summary.benign_flagged_keys,
         fpr=summary.fpr, benign_harmed_keys=summary.benign_harmed_keys,
         harmed_rate=summary.harmed_rate, benign_harms=summary.benign_harms,

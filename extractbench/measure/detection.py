@@ -58,7 +58,8 @@ class Flag:
 
     key_id: str
     time: float
-    """Seconds since the epoch."""
+    """Seconds since the epoch (on a simulated clock: simulated seconds since the campaign
+    began)."""
     endpoint_index: int
     """The key's query index at the endpoint (0 for its first request there)."""
     defense: str
@@ -101,7 +102,7 @@ def flags(events: Iterable[AuditEvent], *, prefix: str | None = None,
         and (wanted is None or e.key_id in wanted)
         and (since is None or e.time >= since)
     ]
-    return sorted(out, key=lambda f: f.time)
+    return sorted(out, key=lambda f: (f.time, f.key_id, f.endpoint_index))  # ties: by key
 
 
 def first_flag(events: Iterable[AuditEvent], prefix: str = ATTACKER_PREFIX,
@@ -154,7 +155,10 @@ def _epoch(iso: str) -> float:
 
 
 def _sent_at(e: ResponseEntry | ErrorEntry) -> float:
-    """When the attempt was sent: a response is logged on arrival, ``latency_s`` after."""
+    """When the attempt was sent: its simulated time on a simulated clock (what the flag's
+    time is then); else a response is logged on arrival, ``latency_s`` after."""
+    if e.sim_s is not None:
+        return e.sim_s
     t = _epoch(e.time)
     return t - e.latency_s if isinstance(e, ResponseEntry) else t
 
@@ -179,7 +183,8 @@ def harvest_index(flag: Flag | AuditEvent, entries: Iterable[Entry]) -> int | No
                                     else e.prompt_hash) == h]
         if same:
             return min(same, key=lambda e: (abs(_sent_at(e) - flag.time), e.index)).index
-    later = [e.index for e in mine if _epoch(e.time) >= flag.time]
+    later = [e.index for e in mine
+             if (e.sim_s if e.sim_s is not None else _epoch(e.time)) >= flag.time]
     if later:
         return min(later)
     return max(e.index for e in attempts) + 1

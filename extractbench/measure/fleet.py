@@ -87,6 +87,8 @@ class Live:
     rpm: float | None = None
     tpm: float | None = None
     pipeline: Pipeline | None = field(default=None, repr=False)
+    simulated: bool = False
+    """Its defenses run on the campaign's simulated clock (a reference endpoint)."""
 
 
 class Fleet:
@@ -222,10 +224,10 @@ class Fleet:
                                    ) from None
 
     def _serve(self, ep: ReferenceEndpoint, names: list[str], keys: dict[str, str],
-               stack: DefenseStack | None) -> tuple[Endpoint, Any]:
+               stack: DefenseStack | None, sim_clock: bool = False) -> tuple[Endpoint, Any]:
         from extractbench.serving import RunningServer, create_app
 
-        app = create_app({m: self.served[m] for m in names}, keys, stack)
+        app = create_app({m: self.served[m] for m in names}, keys, stack, sim_clock=sim_clock)
         server = self._stack.enter_context(RunningServer(app))
         base = server.openai_base_url if ep.api == "openai" else server.anthropic_base_url
         return Endpoint(api=ep.api, base_url=base, model=names[0], stream=ep.stream), app
@@ -236,10 +238,12 @@ class Fleet:
         names = self.reference_models(ep)
         self._load_models(name, names)
         stack = self._defense_stack(name, ep)
-        endpoint, app = self._serve(ep, names, self.keys.by_secret(), stack)
+        sim = not self.sc.wall_clock(name)
+        endpoint, app = self._serve(ep, names, self.keys.by_secret(), stack, sim_clock=sim)
         self.live[name] = Live(endpoint, attacker_keys=self.keys.attacker,
                                eval_key=self.keys.evaluator, prices=ep.prices,
-                               pipeline=pipeline_of(app) if ep.defenses else None)
+                               pipeline=pipeline_of(app) if ep.defenses else None,
+                               simulated=sim)
         if not ep.defenses:
             self.upstream[name] = self.live[name]
 

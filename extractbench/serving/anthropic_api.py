@@ -30,7 +30,8 @@ async def messages(request: Request, key_id: str = Depends(require_key)) -> Resp
     prompt = req.prompt()
     tokens = check_prompt(served, prompt, "messages")
     limit = completion_limit(served, tokens, req.max_tokens, "messages")
-    query = Query("anthropic", request.url.path, key_id, served.name, prompt, req.params(limit))
+    query = Query("anthropic", request.url.path, key_id, served.name, prompt, req.params(limit),
+                  sim_time=pipeline_of(request.app).sim_time(request.headers))
     gens = await run_in_threadpool(pipeline_of(request.app).run, query, generation_step(served))
     msg = wire.message_body(served.name, gens[0])
     if req.stream:

@@ -20,15 +20,18 @@ def create_app(
     models: dict[str, ServedModel],
     keys: dict[str, str],
     stack: DefenseStack | None = None,
+    *,
+    sim_clock: bool = False,
 ) -> FastAPI:
     """An app serving ``models`` (public name -> model) to ``keys`` (API key -> key id),
-    behind ``stack`` (``None`` or empty: the undefended profile)."""
+    behind ``stack`` (``None`` or empty: the undefended profile). With ``sim_clock`` its
+    defenses run on the clients' simulated clock (:mod:`extractbench.serving.pipeline`)."""
     if not models:
         raise ValueError("create_app: serve at least one model")
     app = FastAPI(
         title="extractbench reference endpoint", docs_url=None, redoc_url=None, openapi_url=None
     )
-    pipeline = Pipeline(stack, keys)
+    pipeline = Pipeline(stack, keys, sim_clock=sim_clock)
     attach(app, pipeline)
     app.state.extractbench_catalog = Catalog(models)
     # Deprecated: the runner reads .stack / .reset() here until it uses pipeline_of(app).

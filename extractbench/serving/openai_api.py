@@ -34,7 +34,7 @@ async def chat_completions(request: Request, key_id: str = Depends(require_key))
     tokens = check_prompt(served, prompt, "chat")
     limit = completion_limit(served, tokens, req.max_completion_tokens or req.max_tokens, "chat")
     query = Query("openai", request.url.path, key_id, served.name, prompt, req.params(limit),
-                  req.n or 1)
+                  req.n or 1, sim_time=pipeline_of(request.app).sim_time(request.headers))
     gens = await run_in_threadpool(pipeline_of(request.app).run, query, generation_step(served))
     head = wire.chat_head(served.name)
     if req.stream:
@@ -51,7 +51,7 @@ async def completions(request: Request, key_id: str = Depends(require_key)) -> R
     tokens = check_prompt(served, prompt, "completions", asked)
     limit = completion_limit(served, tokens, asked, "completions")
     query = Query("openai", request.url.path, key_id, served.name, prompt, req.params(limit),
-                  req.n or 1)
+                  req.n or 1, sim_time=pipeline_of(request.app).sim_time(request.headers))
     gens = await run_in_threadpool(pipeline_of(request.app).run, query, generation_step(served))
     head = wire.completion_head(served.name)
     if req.stream:

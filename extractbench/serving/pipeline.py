@@ -9,13 +9,23 @@ Audit events are recorded by the stages into ``stack.audit``.
 
     pipeline = pipeline_of(app)       # any app made by create_app or create_proxy_app
     pipeline.reset(AuditLog(path))    # fresh query indices and defense state, a new audit file
+
+On a **simulated clock** (``Pipeline(..., sim_clock=True)``: the reference endpoint the
+benchmark starts), a request's time is the ``x-extractbench-sim-time`` header its client
+sent (simulated seconds since the campaign began), so rate limits, quotas and detector windows
+run on the campaign's clock, not the machine's: a day of traffic passes in seconds and the same
+traffic gets the same decisions on every run. Without the header, or on a wall clock (every
+endpoint a vendor or user runs: a client must not choose the time its quota is counted at), a
+request's time is when it arrived.
 """
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from fastapi import FastAPI
@@ -38,6 +48,12 @@ class Query:
     prompt: str
     params: SamplingParams
     n: int = 1
+    sim_time: float | None = None
+    """The client's simulated time (header ``x-extractbench-sim-time``); only a pipeline on
+    a simulated clock reads it."""
+
+
+SIM_TIME_HEADER = "x-extractbench-sim-time"
 
 
 @dataclass(frozen=True)
@@ -66,7 +82,7 @@ class Pipeline:
     """
 
     def __init__(self, stack: DefenseStack | None, keys: dict[str, str], *,
-                 local_sampling: bool = True) -> None:
+                 local_sampling: bool = True, sim_clock: bool = False) -> None:
         stack = stack if stack is not None else DefenseStack()
         sampling = stack.sampling_defenses()
         if sampling and not local_sampling:
@@ -78,6 +94,8 @@ class Pipeline:
         self.keys = dict(keys)
         """API key -> key id."""
         self.local_sampling = local_sampling
+        self.sim_clock = sim_clock
+        """True: a request's time is its client's simulated time (see the module docstring)."""
         self._counts: defaultdict[str, int] = defaultdict(int)
         self._lock = threading.Lock()
 
@@ -95,6 +113,24 @@ class Pipeline:
             raise ApiError(401, "Incorrect API key provided.")
         return key_id
 
+    def sim_time(self, headers: Mapping[str, str]) -> float | None:
+        """The simulated time a request's headers carry, on a simulated clock; ``None`` on a
+        wall clock or without the header; a 400 naming the header when it is not a finite
+        number >= 0."""
+        if not self.sim_clock:
+            return None
+        raw = headers.get(SIM_TIME_HEADER)
+        if raw is None:
+            return None
+        try:
+            value = float(raw)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value < 0:
+            raise ApiError(400, f"Header {SIM_TIME_HEADER} must be a number of simulated "
+                           "seconds >= 0.", param=SIM_TIME_HEADER)
+        return value
+
     def next_index(self, key_id: str) -> int:
         """This key's query index (0 for its first request), then count the request."""
         with self._lock:
@@ -108,6 +144,8 @@ class Pipeline:
             api=query.api, route=query.route, key_id=query.key_id,
             index=self.next_index(query.key_id), model=query.model, prompt=query.prompt,
             params=query.params, n=query.n,
+            time=query.sim_time if query.sim_time is not None else time.time(),
+            simulated=query.sim_time is not None,
         )
         rejection = self.stack.check_request(asked)
         if rejection is not None:

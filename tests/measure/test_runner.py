@@ -285,17 +285,35 @@ def test_heavy_benign_users_are_counted_as_false_positives(tmp_path: Path) -> No
     assert guarded.benign_score < guarded.teacher_score - 0.2
 
 
-def test_a_daily_quota_stops_the_attack_with_its_own_reason(tmp_path: Path) -> None:
-    text = DEFENDED.replace(
-        "      - {name: detector, params: {action: block, min_queries: 10, tests: [volume],\n"
-        "                                   volume_max: 15, volume_window_s: 60}}",
-        "      - {name: rate-limit, params: {requests_per_day: 12}}")
-    path = _scenario(tmp_path, text)
+QUOTA = DEFENDED.replace(
+    "      - {name: detector, params: {action: block, min_queries: 10, tests: [volume],\n"
+    "                                   volume_max: 15, volume_window_s: 60}}",
+    "      - {name: rate-limit, params: {requests_per_day: 12}}")
+
+
+def test_a_daily_quota_is_waited_out_on_the_simulated_clock(tmp_path: Path) -> None:
+    # 40 queries at 12 a day: the patient attacker waits for the quota to reset three times
+    path = _scenario(tmp_path, QUOTA)
+    (guarded,) = run_scenario(load_scenario(path), path, tmp_path / "r", progress=False,
+                              only="guarded").records
+    assert guarded.status == "ok", guarded.error
+    assert guarded.clock == "simulated" and guarded.sim_s is not None
+    assert guarded.harvest_pairs == 40 - 3  # three refused attempts were charged queries
+    assert 3 * 86400 < guarded.sim_s < 4 * 86400
+    assert guarded.errors_by_type["quota"] == 3
+
+
+@pytest.mark.parametrize("clock", ["{mode: wall}", "{max_wait_s: 3600}"])
+def test_a_daily_quota_stops_the_attack_when_it_is_not_waited_out(tmp_path: Path,
+                                                                 clock: str) -> None:
+    # on the wall clock nobody waits a day; on the simulated one, not past max_wait_s
+    path = _scenario(tmp_path, QUOTA.replace("gates:", f"clock: {clock}\ngates:"))
     (guarded,) = run_scenario(load_scenario(path), path, tmp_path / "r", progress=False,
                               only="guarded").records
     assert guarded.status == "ok", guarded.error
     assert guarded.harvest_pairs == 12
     assert guarded.stop_reason == "all keys refused (quota exhausted)"
+    assert (guarded.sim_s is None) == ("wall" in clock)
 
 
 def test_a_failed_cell_keeps_one_line_and_its_traceback_goes_to_run_log(
@@ -360,14 +378,15 @@ def test_a_cell_pays_for_its_attackers_accounts(tmp_path: Path) -> None:
 
 COHORTS = DEFENDED.replace("gates:", """benign_traffic:
   cohorts:
-    light: {users: 3, pacing_s: 0.05, min_queries_per_user: 3}
+    light: {users: 3, pacing_s: 20, min_queries_per_user: 3}
     heavy: {users: 2, pacing_s: 0.01, min_queries_per_user: 30, burst: 5}
 gates:""")
 
 
 def test_benign_cohorts_are_measured_each_on_its_own(tmp_path: Path) -> None:
-    # the volume detector flags any key past 15 requests a minute: each heavy user sends 30,
-    # each light user 3, all during the same cell against the same defense state
+    # the volume detector flags any key past 15 requests a minute: each heavy user sends 30 at
+    # 100 a second, each light user 3, 20 s apart, all in the same cell against the same
+    # defense state, on its simulated clock
     path = _scenario(tmp_path, COHORTS)
     result = run_scenario(load_scenario(path), path, tmp_path / "r", progress=False)
     guarded = next(r for r in result.records if r.endpoint == "guarded")

@@ -1,0 +1,101 @@
+"""Simulated time (issue 14): defended reference cells run on the campaign's simulated clock, so
+the same seed gives the same records, audit events and harvests on every run, and a campaign
+that waits out rate limits spans simulated time, not wall-clock time. End to end: the real
+reference server, the real SDK, real defenses, real (tiny) students."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from extractbench.config.scenario import load_scenario
+from extractbench.measure.runner import run_scenario
+from extractbench.reference.teachers import model_path
+
+pytestmark = [
+    pytest.mark.skipif(not model_path("classify-ref").exists(),
+                       reason="reference weights missing (extractbench train-reference)"),
+    pytest.mark.usefixtures("one_torch_thread"),
+]
+
+SCENARIO = """
+version: 1
+name: sim
+endpoints:
+  detector:
+    kind: reference
+    defenses:
+      - {name: detector, params: {action: block, min_queries: 30, test_every: 5,
+                                  volume_max: 60, volume_window_s: 60}}
+  rate-limit:
+    kind: reference
+    defenses:
+      - {name: rate-limit, params: {requests_per_minute: 30, request_burst: 10}}
+tasks:
+  cls: {family: classification, params: {products: 120}, attack_pool: 400, heldout: 60,
+        benign: 60}
+attacks:
+  rp: {name: random-pool, concurrency: 16}
+  st: {name: stealth, keys: 4, concurrency: 16}
+budgets: [{queries: 150}]
+students:
+  lin: {name: linear}
+seeds: [5]
+benign_traffic:
+  cohorts:
+    light: {users: 4, pacing_s: 600, min_queries_per_user: 3}
+    heavy: {users: 3, pacing_s: 0.5, min_queries_per_user: 40, burst: 4}
+"""
+
+WALL_CLOCK_FIELDS = {"run_id", "wall_s", "attack_s", "train_s", "eval_s", "provenance",
+                     "harvest_path"}
+
+
+def _run(tmp_path: Path, run_id: str) -> tuple[list[dict[str, Any]], Path]:
+    path = tmp_path / "sim.yaml"
+    path.write_text(SCENARIO)
+    result = run_scenario(load_scenario(path), path, tmp_path / "r", run_id=run_id,
+                          progress=False)
+    assert all(r.status == "ok" for r in result.records), [r.error for r in result.records]
+    rows = [{k: v for k, v in r.model_dump(mode="json").items() if k not in WALL_CLOCK_FIELDS}
+            for r in result.records]
+    return sorted(rows, key=lambda r: r["cell_id"]), result.run_dir
+
+
+def _log(path: Path, drop: tuple[str, ...]) -> list[dict[str, Any]]:
+    """A JSONL log without its wall-clock fields (and segment headers, which carry pids), each
+    key's lines in their order; keys run side by side, so lines of different keys interleave
+    differently from run to run."""
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    kept = [{k: v for k, v in r.items() if k not in drop} for r in rows
+            if r.get("entry_type") != "segment"]
+    return sorted(kept, key=lambda r: str(r.get("key_id")))  # stable: per-key order stays
+
+
+def test_defended_cells_are_reproducible_on_the_simulated_clock(tmp_path: Path) -> None:
+    first, run_a = _run(tmp_path, "a")
+    second, run_b = _run(tmp_path, "b")
+    assert len(first) == 4
+    # the defenses acted, so reproducing the records is not trivial
+    by = {(r["endpoint"], r["attack"]): r for r in first}
+    assert by[("detector", "rp")]["flagged_at"] is not None
+    assert by[("detector", "rp")]["benign_cohorts"]["heavy"]["flagged_keys"] > 0
+    assert by[("rate-limit", "rp")]["errors_by_type"].get("rate_limit", 0) > 0
+    assert all(r["clock"] == "simulated" and r["sim_s"] > 0 for r in first)
+    assert first == second
+    # and so are the logs behind them: every request, answer, refusal and audit event
+    for sub, drop in (("harvest", ("time", "latency_s")), ("audit", ()),
+                      ("benign", ("latency_s",))):
+        names = sorted(p.name for p in (run_a / sub).glob("*.jsonl"))
+        assert names and names == sorted(p.name for p in (run_b / sub).glob("*.jsonl"))
+        for name in names:
+            assert _log(run_a / sub / name, drop) == _log(run_b / sub / name, drop), name
+
+    # waiting out a rate limit cost simulated time: every answer past the burst of 10 waited
+    # for the bucket's 2 s, and the unlimited stealth campaign took a fraction of that
+    limited = by[("rate-limit", "rp")]
+    assert limited["sim_s"] >= (limited["harvest_pairs"] - 10) * 2.0
+    assert by[("detector", "st")]["sim_s"] < limited["sim_s"] / 10
