@@ -23,10 +23,11 @@ import random
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO
 
+from extractbench.campaign.simclock import SimClock
 from extractbench.config.budget import Budget
 from extractbench.endpoints.clients import (
     Endpoint,
@@ -73,6 +74,8 @@ class BenignEntry:
     status: int | None = None
     message: str | None = None
     latency_s: float = 0.0
+    retry_after: float | None = None
+    """The wait a 429 asked for, seconds."""
 
     @property
     def ok(self) -> bool:
@@ -132,8 +135,7 @@ async def run_benign(
     log_path: Path | None = None,
     client: EndpointClient | None = None,
     plans: dict[str, UserPlan] | None = None,
-    sim_until: float | None = None,
-    sim_max_per_key: int | None = None,
+    follow: SimClock | None = None,
 ) -> BenignResult:
     """Send benign traffic from every ``(key_id, api_key)`` until ``stop`` is set and each key
     has sent ``min_per_key`` requests (or until it has sent ``max_per_key``).
@@ -143,13 +145,14 @@ async def run_benign(
     the first), and waits out a 429's ``retry-after`` (up to ``MAX_RETRY_WAIT_S``). ``plans``
     gives a key its own :class:`UserPlan` (a cohort's pacing, minimum and bursts) instead.
 
-    With ``sim_until`` the users run on a simulated clock instead (``stop`` is not used): each
-    user's gaps are simulated seconds, sent as each request's simulated time, and a user sends
-    until its time reaches ``sim_until`` (the campaign's simulated length) and it has sent its
-    minimum, one request at a time, without sleeping; and at most ``sim_max_per_key`` (the
-    attacker's busiest key: no legitimate user out-sends the attacker) unless its minimum
-    is more. On a simulated clock the endpoint's
-    per-key defenses see the same streams as if the users had run beside the attack."""
+    With ``follow`` (the attacker's :class:`~extractbench.campaign.simclock.SimClock`) the users
+    run on that simulated clock instead (``stop`` is not used): each user's gaps are simulated
+    seconds, sent as each request's simulated time, one request at a time, without sleeping.
+    A user sends while its time is before the campaign's simulated length, or until it has
+    sent its minimum; and at most as many as the attacker's busiest key (no legitimate user
+    out-sends the attacker) unless its minimum is more. While the attack runs a user waits
+    whenever its next request is not yet sure to happen, so what it sends does not depend on
+    how fast either side ran."""
     if not keys:
         raise ValueError("run_benign: give at least one (key_id, api_key)")
     if not prompts:
@@ -168,9 +171,9 @@ async def run_benign(
             _user(sdk, key_id, api_key, list(prompts), max_tokens, temperature,
                   (plans or {}).get(key_id, default), stop,
                   random.Random(f"{seed}/benign/{key_id}"), result, log)
-            if sim_until is None else
+            if follow is None else
             _sim_user(sdk, key_id, api_key, list(prompts), max_tokens, temperature,
-                      _capped((plans or {}).get(key_id, default), sim_max_per_key), sim_until,
+                      (plans or {}).get(key_id, default), follow,
                       random.Random(f"{seed}/benign/{key_id}"), result, log)
             for key_id, api_key in keys
         ))
@@ -225,14 +228,6 @@ async def _user(sdk: EndpointClient, key_id: str, api_key: str, prompts: list[st
         _keep(entry, result, log)
 
 
-def _capped(plan: UserPlan, cap: int | None) -> UserPlan:
-    if cap is None:
-        return plan
-    top = max(cap, plan.min_queries)
-    return replace(plan, max_queries=top if plan.max_queries is None
-                   else min(plan.max_queries, top))
-
-
 def _keep(entry: BenignEntry, result: BenignResult, log: IO[str] | None) -> None:
     result.entries.append(entry)
     if log is not None:
@@ -249,38 +244,68 @@ def _gap(plan: UserPlan, sent: int, rng: random.Random) -> float:
     return rng.expovariate(1.0 / (plan.pacing_s * plan.burst))
 
 
+def _goes(plan: UserPlan, sent: int, t: float, clock: SimClock) -> bool:
+    """Whether request ``sent`` (at simulated time ``t``) goes, by the clock as it stands; once
+    true it stays true (the attacker's time and busiest key only grow)."""
+    if plan.max_queries is not None and sent >= plan.max_queries:
+        return False
+    if sent < plan.min_queries:
+        return True
+    return t < clock.elapsed() and sent < clock.busiest()
+
+
+UNORDERED_LANES = 8
+"""Requests one benign user has in flight at once against an endpoint whose defenses decide
+each request on its own (``SimClock.serial`` false): nothing there depends on their order."""
+
+
 async def _sim_user(sdk: EndpointClient, key_id: str, api_key: str, prompts: list[str],
-                    max_tokens: int, temperature: float, plan: UserPlan, until: float,
+                    max_tokens: int, temperature: float, plan: UserPlan, clock: SimClock,
                     rng: random.Random, result: BenignResult, log: IO[str] | None) -> None:
     if plan.pacing_s <= 0 or plan.burst < 1:
         raise ValueError(f"run_benign: {key_id}: pacing_s must be > 0 and burst >= 1")
+    lanes = 1 if clock.serial else UNORDERED_LANES
     order: list[str] = []
     sent = 0
     t = rng.random() * plan.pacing_s * plan.burst
-    while plan.max_queries is None or sent < plan.max_queries:
-        if t >= until and sent >= plan.min_queries:
+    while True:
+        wave: list[tuple[int, float, str, float]] = []  # (index, time, prompt, gap after)
+        while len(wave) < lanes:
+            while not _goes(plan, sent, t, clock) and not clock.finished:
+                await clock.progressed().wait()  # not sure yet: wait for the attacker
+            if not _goes(plan, sent, t, clock):
+                break
+            if not order:
+                order = list(prompts)
+                rng.shuffle(order)
+            wave.append((sent, t, order.pop(), _gap(plan, sent, rng)))
+            sent += 1
+            t += wave[-1][3]
+            if lanes > 1 and not clock.finished:
+                break  # one at a time while the attack runs; waves once the clock is final
+        if not wave:
             return
-        if not order:
-            order = list(prompts)
-            rng.shuffle(order)
-        prompt = order.pop()
-        req = QueryRequest(prompt=prompt, max_tokens=max_tokens, temperature=temperature,
-                           sim_time=t)
-        t0 = time.monotonic()
-        wait = _gap(plan, sent, rng)
-        try:
-            c = await sdk.complete(req, api_key)
-            entry = BenignEntry(key_id, sent, t, prompt, c.text,
-                                latency_s=time.monotonic() - t0)
-        except EndpointError as e:
-            entry = BenignEntry(key_id, sent, t, prompt, None, e.error_type, e.status,
-                                e.message.splitlines()[0][:200] if e.message else None,
-                                latency_s=time.monotonic() - t0)
-            if e.error_type == "rate_limit" and e.retry_after:
-                wait = max(wait, min(MAX_RETRY_WAIT_S, e.retry_after))
-        sent += 1
-        t += wait
-        _keep(entry, result, log)
+        entries = await asyncio.gather(*(
+            _sim_send(sdk, key_id, api_key, i, at, prompt, max_tokens, temperature)
+            for i, at, prompt, _ in wave))
+        for entry, (_, _, _, gap) in zip(entries, wave, strict=True):
+            if entry.error_type == "rate_limit" and entry.retry_after and lanes == 1:
+                t += max(0.0, min(MAX_RETRY_WAIT_S, entry.retry_after) - gap)
+            _keep(entry, result, log)
+
+
+async def _sim_send(sdk: EndpointClient, key_id: str, api_key: str, index: int, at: float,
+                    prompt: str, max_tokens: int, temperature: float) -> BenignEntry:
+    req = QueryRequest(prompt=prompt, max_tokens=max_tokens, temperature=temperature,
+                       sim_time=at)
+    t0 = time.monotonic()
+    try:
+        c = await sdk.complete(req, api_key)
+        return BenignEntry(key_id, index, at, prompt, c.text, latency_s=time.monotonic() - t0)
+    except EndpointError as e:
+        return BenignEntry(key_id, index, at, prompt, None, e.error_type, e.status,
+                           e.message.splitlines()[0][:200] if e.message else None,
+                           latency_s=time.monotonic() - t0, retry_after=e.retry_after)
 
 
 @dataclass(frozen=True)

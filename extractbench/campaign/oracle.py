@@ -265,7 +265,7 @@ class Oracle:
         if key.dead is not None:
             return self._not_sent(index, key, req)
         assert self._sem is not None
-        if self.sim is not None:  # one at a time per key, in asking order
+        if self.sim is not None and self.sim.serial:  # one at a time per key, in asking order
             async with self.sim.lane(key.key_id), self._sem:
                 return await self._run(index, key, req, step.first_attempt)
         async with self._sem:
@@ -324,6 +324,9 @@ class Oracle:
             if key.dead is not None:  # killed while this query waited for budget
                 self._purse.release(reservation)
                 return self._not_sent(index, key, req)
+            if sim is not None:  # the key's time moves on as the request goes (asking order)
+                req = dataclasses.replace(req, sim_time=sim.now(key.key_id))
+                sim.sent(key.key_id)
             started = time.monotonic()
             worst = UsageRecord(input_tokens=reservation.input_tokens,
                                 output_tokens=reservation.output_tokens)
@@ -338,7 +341,6 @@ class Oracle:
             except EndpointError as e:
                 wait = self._pacer.retry_wait(e.error_type, attempt, e.retry_after)
                 if sim is not None:
-                    sim.sent(key.key_id)
                     wait = sim.retry_wait(e.error_type, e.retry_after, wait)
                 failure = self._settle.failed(index, key, req, attempt, reservation, e, wait)
                 if wait is None:
@@ -354,8 +356,6 @@ class Oracle:
             except BaseException:
                 self._settle.cancelled(reservation, sent)
                 raise
-            if sim is not None:
-                sim.sent(key.key_id)
             if completion.input_tokens is not None:  # learn the template/system overhead
                 self._overhead = max(self._overhead,
                                      completion.input_tokens - len(req.prompt.encode()))

@@ -14,8 +14,13 @@ detector windows count on it. The clock here is the attacker's:
   instead of sleeping; a quota's ``retry-after`` (until its window resets) is waited out too
   when it is at most ``max_wait_s``: a patient attacker waits a day for a daily quota.
 
-Benign users keep a simulated time of their own (:func:`extractbench.campaign.benign.run_benign`
-with ``sim_until``).
+Benign users keep a simulated time of their own and follow the attacker's
+(:func:`extractbench.campaign.benign.run_benign` with ``follow``): a user sends while its time
+is before the attacker's, and no more requests than the attacker's busiest key. Both only grow,
+so a user that runs beside the attack sends exactly what it would send after it.
+
+``serial=False`` (an endpoint without defenses: no per-key state to keep in order) lets a
+key's requests go concurrently; the times still add up to the same ``elapsed``.
 """
 
 from __future__ import annotations
@@ -41,9 +46,15 @@ class SimClock:
     """Requests one key has in flight at once, in simulated time."""
     max_wait_s: float = 7 * 86400.0
     """The longest quota reset the attacker waits out (longer: the key is given up)."""
+    serial: bool = True
+    """One request at a time per key, in asking order (what makes a defended cell
+    reproducible); ``False`` for an endpoint that keeps no per-key state."""
     _at: dict[str, float] = field(default_factory=dict)
     _sent: dict[str, int] = field(default_factory=dict)
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    _tick: asyncio.Event = field(default_factory=asyncio.Event)
+    finished: bool = False
+    """The campaign is over: ``elapsed`` and ``busiest`` are final."""
 
     def __post_init__(self) -> None:
         if not self.request_s > 0 or self.lanes < 1 or not self.max_wait_s >= 0:
@@ -57,10 +68,25 @@ class SimClock:
         """A request went: the key's time moves on by one request's share of a lane."""
         self._at[key_id] = self.now(key_id) + self.request_s / self.lanes
         self._sent[key_id] = self._sent.get(key_id, 0) + 1
+        self._progress()
 
     def wait(self, key_id: str, seconds: float) -> None:
         """The key waits ``seconds`` of simulated time (no wall-clock time passes)."""
         self._at[key_id] = self.now(key_id) + max(0.0, seconds)
+        self._progress()
+
+    def finish(self) -> None:
+        """The campaign is over (wakes everyone following it)."""
+        self.finished = True
+        self._progress()
+
+    def progressed(self) -> asyncio.Event:
+        """Set at the clock's next move (or at :meth:`finish`)."""
+        return self._tick
+
+    def _progress(self) -> None:
+        tick, self._tick = self._tick, asyncio.Event()
+        tick.set()
 
     def retry_wait(self, error_type: ErrorType, retry_after: float | None,
                    wait: float | None) -> float | None:
@@ -77,7 +103,8 @@ class SimClock:
         return wait
 
     def lane(self, key_id: str) -> asyncio.Lock:
-        """The key's lane: held while one of its requests is sent (FIFO: in asking order)."""
+        """The key's lane: held while one of its requests is sent (FIFO: in asking order).
+        Only used when :attr:`serial`."""
         lock = self._locks.get(key_id)
         if lock is None:
             lock = self._locks[key_id] = asyncio.Lock()

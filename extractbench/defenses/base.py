@@ -212,6 +212,14 @@ class Defense:
 
     clock: Callable[[], float] = staticmethod(time.monotonic)
 
+    @property
+    def ordered(self) -> bool:
+        """True when this defense's decisions depend on the order and timing of requests
+        (per-key counters, histories, buckets): then a reproducible run sends each key's
+        requests one at a time (:mod:`extractbench.campaign.simclock`). A defense that
+        decides each request on its own says ``False``; the default is ``True``."""
+        return True
+
     def check_request(self, ctx: RequestContext) -> Rejection | None:
         return None
 
@@ -320,6 +328,12 @@ class DefenseStack:
                 self.audit.forget_flags()
             for d in self.defenses:
                 d.reset()
+
+    @property
+    def ordered(self) -> bool:
+        """True when any defense's decisions depend on request order (see
+        :attr:`Defense.ordered`)."""
+        return any(d.ordered for d in self.defenses)
 
     def sampling_defenses(self) -> list[str]:
         """Names of the sampling-time defenses (which a proxy cannot apply)."""

@@ -60,6 +60,11 @@ class LogprobGuard(Defense):
 
     name = NAME
 
+    @property
+    def ordered(self) -> bool:
+        """Each request on its own."""
+        return False
+
     def __init__(
         self,
         *,

@@ -118,6 +118,11 @@ class Misinformation(Defense):
 
     name = NAME
 
+    @property
+    def ordered(self) -> bool:
+        """Learn_first takes the first prompts from any key: order matters."""
+        return self.learn_first > 0
+
     def __init__(
         self,
         *,

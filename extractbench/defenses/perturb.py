@@ -57,6 +57,11 @@ class Perturb(Defense):
 
     name = NAME
 
+    @property
+    def ordered(self) -> bool:
+        """Scope all: each request on its own; flagged: by the detector's flags."""
+        return self.scope == "flagged"
+
     def __init__(
         self,
         *,

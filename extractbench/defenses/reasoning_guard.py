@@ -51,6 +51,11 @@ class ReasoningGuard(Defense):
 
     name = NAME
 
+    @property
+    def ordered(self) -> bool:
+        """Each request on its own."""
+        return False
+
     def __init__(
         self,
         *,

@@ -44,6 +44,11 @@ class Watermark(Defense):
 
     name = NAME
 
+    @property
+    def ordered(self) -> bool:
+        """Each request on its own."""
+        return False
+
     def __init__(self, *, key: int = 15485863, gamma: float = 0.5, delta: float = 2.0) -> None:
         self.green_list = GreenList(
             key=P.integer(NAME, "key", key, 0, 2**62),

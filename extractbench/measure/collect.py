@@ -53,7 +53,9 @@ def collect(sc: Scenario, fleet: Fleet, cell: Cell, task: Task, harvest_path: Pa
     endpoint = fleet.endpoint_for(live, cell.endpoint, cell.task)
     hygiene = HeldOutContent(task)
     sim = (SimClock(sc.clock.request_s, lanes=max(1, spec.concurrency // len(keys)),
-                    max_wait_s=sc.clock.max_wait_s) if live.simulated else None)
+                    max_wait_s=sc.clock.max_wait_s,
+                    serial=live.pipeline is not None and live.pipeline.stack.ordered)
+           if live.simulated else None)
     oracle = Oracle(
         endpoint, keys, cell.budget, log, prices=live.prices,
         concurrency=spec.concurrency, retry=RetryPolicy(seed=cell.seed),
@@ -86,6 +88,8 @@ def collect(sc: Scenario, fleet: Fleet, cell: Cell, task: Task, harvest_path: Pa
                 return await attack.run(ctx)
             finally:
                 stop.set()
+                if sim is not None:
+                    sim.finish()
 
         try:
             if not with_benign:
@@ -93,19 +97,15 @@ def collect(sc: Scenario, fleet: Fleet, cell: Cell, task: Task, harvest_path: Pa
             benign_log = run_dir / "benign" / f"{cell.slug}.jsonl"
             benign_log.parent.mkdir(exist_ok=True)
 
-            def users(until: float | None) -> Any:
-                return run_benign(endpoint, fleet.keys.benign, benign_split,
-                                  max_tokens=task.max_answer_tokens,
-                                  pacing_s=sc.benign_traffic.pacing_s, stop=stop,
-                                  seed=cell.seed,
-                                  min_per_key=sc.benign_traffic.min_queries_per_user,
-                                  log_path=benign_log, plans=plans, sim_until=until,
-                                  sim_max_per_key=sim.busiest() if sim is not None else None)
-
-            if sim is not None:  # the same per-key streams as beside the attack, in any order
-                reason = await attack_then_stop()
-                return reason, await users(sim.elapsed())
-            reason, benign = await asyncio.gather(attack_then_stop(), users(None))
+            reason, benign = await asyncio.gather(
+                attack_then_stop(),
+                run_benign(endpoint, fleet.keys.benign, benign_split,
+                           max_tokens=task.max_answer_tokens,
+                           pacing_s=sc.benign_traffic.pacing_s, stop=stop,
+                           seed=cell.seed,
+                           min_per_key=sc.benign_traffic.min_queries_per_user,
+                           log_path=benign_log, plans=plans, follow=sim),
+            )
             return reason, benign
         finally:
             await oracle.aclose()

@@ -34,6 +34,12 @@ endpoints:
     kind: reference
     defenses:
       - {name: rate-limit, params: {requests_per_minute: 30, request_burst: 10}}
+  misinformation:                  # decides each request on its own: keys send concurrently
+    kind: reference
+    defenses:
+      - name: misinformation
+        params: {threshold: 0.05, reference_task: {family: classification,
+                                                   params: {products: 120}, n: 50}}
 tasks:
   cls: {family: classification, params: {products: 120}, attack_pool: 400, heldout: 60,
         benign: 60}
@@ -66,24 +72,28 @@ def _run(tmp_path: Path, run_id: str) -> tuple[list[dict[str, Any]], Path]:
 
 
 def _log(path: Path, drop: tuple[str, ...]) -> list[dict[str, Any]]:
-    """A JSONL log without its wall-clock fields (and segment headers, which carry pids), each
-    key's lines in their order; keys run side by side, so lines of different keys interleave
-    differently from run to run."""
+    """A JSONL log without its wall-clock fields (and segment headers, which carry pids), in
+    each key's request order; keys run side by side (and, where no defense keeps per-key
+    state, a key's requests too), so lines are written in a different order each run."""
     rows = [json.loads(line) for line in path.read_text().splitlines()]
     kept = [{k: v for k, v in r.items() if k not in drop} for r in rows
             if r.get("entry_type") != "segment"]
-    return sorted(kept, key=lambda r: str(r.get("key_id")))  # stable: per-key order stays
+    return sorted(kept, key=lambda r: (str(r.get("key_id")), r.get("index", -1),
+                                       r.get("query_index", -1), r.get("time", -1),
+                                       r.get("attempt", -1), str(r.get("entry_type")),
+                                       json.dumps(r, sort_keys=True)))
 
 
 def test_defended_cells_are_reproducible_on_the_simulated_clock(tmp_path: Path) -> None:
     first, run_a = _run(tmp_path, "a")
     second, run_b = _run(tmp_path, "b")
-    assert len(first) == 4
+    assert len(first) == 6
     # the defenses acted, so reproducing the records is not trivial
     by = {(r["endpoint"], r["attack"]): r for r in first}
     assert by[("detector", "rp")]["flagged_at"] is not None
     assert by[("detector", "rp")]["benign_cohorts"]["heavy"]["flagged_keys"] > 0
     assert by[("rate-limit", "rp")]["errors_by_type"].get("rate_limit", 0) > 0
+    assert by[("misinformation", "rp")]["benign_harms"].get("degrade", 0) > 0
     assert all(r["clock"] == "simulated" and r["sim_s"] > 0 for r in first)
     assert first == second
     # and so are the logs behind them: every request, answer, refusal and audit event
@@ -92,7 +102,11 @@ def test_defended_cells_are_reproducible_on_the_simulated_clock(tmp_path: Path) 
         names = sorted(p.name for p in (run_a / sub).glob("*.jsonl"))
         assert names and names == sorted(p.name for p in (run_b / sub).glob("*.jsonl"))
         for name in names:
-            assert _log(run_a / sub / name, drop) == _log(run_b / sub / name, drop), name
+            # where keys send concurrently, the endpoint numbers a key's requests as they
+            # arrive; the simulated time says which request it was
+            also = ("query_index",) if name.startswith("misinformation") else ()
+            assert (_log(run_a / sub / name, drop + also)
+                    == _log(run_b / sub / name, drop + also)), name
 
     # waiting out a rate limit cost simulated time: every answer past the burst of 10 waited
     # for the bucket's 2 s, and the unlimited stealth campaign took a fraction of that
