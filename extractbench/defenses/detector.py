@@ -65,6 +65,7 @@ class _KeyState:
     templated: deque[bool] = field(default_factory=deque)
     times: deque[float] = field(default_factory=deque)
     fired: dict[str, float] = field(default_factory=dict)  # test -> statistic
+    worst: dict[str, float] = field(default_factory=dict)  # test -> most suspicious so far
     last_served: float | None = None
 
 
@@ -182,6 +183,15 @@ class Detector(Defense):
     def reset(self) -> None:
         self._keys.clear()
 
+    def suspicion(self, key_id: str) -> dict[str, float]:
+        """Per test, the most suspicious value its statistic has reached for ``key_id`` so
+        far, as a score where higher is more suspicious: ``1 - W`` for prada, the templated
+        share for duplicate, the requests in the window for volume. A test that has not yet
+        been computed for the key is absent. What calibration thresholds
+        (:mod:`extractbench.measure.calibration`)."""
+        st = self._keys.get(key_id)
+        return dict(st.worst) if st else {}
+
     def flagged(self, key_id: str) -> dict[str, float]:
         """Tests that have fired for ``key_id``, with their statistic."""
         st = self._keys.get(key_id)
@@ -223,6 +233,7 @@ class Detector(Defense):
             st.times.append(now)
             while st.times and now - st.times[0] > self.volume_window_s:
                 st.times.popleft()
+            _worst(st, "volume", float(len(st.times)))
             if len(st.times) > self.volume_max:
                 self._fire(ctx, st, "volume", len(st.times), self.volume_max,
                            window_s=self.volume_window_s)
@@ -252,8 +263,9 @@ class Detector(Defense):
             if len(st.bank) > self.history:
                 st.bank.pop(0)
                 st.added.pop(0)
-        if due and len(st.dists) >= 3 and "prada" not in st.fired:
+        if due and len(st.dists) >= 3 and ("prada" not in st.fired or self.action == "none"):
             w = shapiro_w(list(st.dists))
+            _worst(st, "prada", 1.0 - w)
             if w < self.prada_delta:
                 self._fire(ctx, st, "prada", w, self.prada_delta)
 
@@ -265,8 +277,9 @@ class Detector(Defense):
         if len(st.recent) > self.dup_window:
             st.recent.popleft()
             st.templated.popleft()
-        if due and "duplicate" not in st.fired:
+        if due and ("duplicate" not in st.fired or self.action == "none"):
             share = sum(st.templated) / len(st.templated)
+            _worst(st, "duplicate", share)
             if share >= self.dup_fraction:
                 self._fire(ctx, st, "duplicate", share, self.dup_fraction)
 
@@ -278,3 +291,7 @@ class Detector(Defense):
         self.record(ctx, "flag", test=test, statistic=round(float(statistic), 6),
                     threshold=threshold, queries=st.n, action=self.action,
                     prompt_hash=prompt_hash(ctx.prompt), **extra)
+
+
+def _worst(st: _KeyState, test: str, score: float) -> None:
+    st.worst[test] = max(score, st.worst.get(test, score))

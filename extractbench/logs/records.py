@@ -143,6 +143,12 @@ class CellRecord(BaseModel):
         default=None, description="attacker query index of the first flag, or None"
     )
     flag_reason: str | None = None
+    calibration: dict[str, dict[str, float | int | None]] = Field(
+        default_factory=dict, description="per detector test, calibrated on benign streams "
+        "that are not the cell's (extractbench.measure.calibration): threshold_1/5 (the "
+        "score at 1%/5% FPR), tpr_1/5 (attacker keys above it), fpr_1/5 (the cell's benign "
+        "keys above it), auc (attacker vs the cell's benign keys), queries_5 (attacker "
+        "queries until a key crossed the 5% threshold); a simulated clock only")
     flag_sim_s: float | None = Field(
         default=None, description="simulated seconds from the campaign's start to the first "
         "flag of an attacker key (a simulated clock only)")

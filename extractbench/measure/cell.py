@@ -101,6 +101,26 @@ class CellRunner:
         log.info("cell %s: a defended cell starts over; the interrupted attempt's logs are in "
                  "interrupted/%d/", cell.id, n)
 
+    def _calibration(self, cell: Cell, entries: list[Any], got: Any,
+                     task: Any) -> dict[str, Any]:
+        """The detector's figures calibrated on benign streams (a simulated clock only)."""
+        from extractbench.measure.calibration import (
+            benign_streams,
+            calibrate,
+            cohort_plans,
+            stream_of_harvest,
+        )
+
+        ep = self.sc.endpoints[cell.endpoint]
+        det = next((d for d in ep.defenses if d.name == "detector"), None)
+        if det is None or got.sim_s is None or got.benign is None:
+            return {}
+        attacker = stream_of_harvest(entries)
+        return calibrate(dict(det.params), attacker, benign_streams(got.benign.entries),
+                         cohort_plans(self.sc.benign_traffic, self.fleet.keys.cohort_of),
+                         [i.prompt for i in task.split("benign")], until=got.sim_s,
+                         cap=max(map(len, attacker.values()), default=0), seed=cell.seed)
+
     def _measure(self, cell: Cell, common: dict[str, Any], t0: float) -> CellRecord:
         task = self.tasks.get(cell.task, cell.seed)
         items = task.split("heldout")
@@ -147,6 +167,7 @@ class CellRunner:
                                          got_campaign.benign, task, spec, cell.seed,
                                          t_scores, base, self.fleet.keys.cohort_of,
                                          simulated=got_campaign.sim_s is not None)
+            detection["calibration"] = self._calibration(cell, entries, got_campaign, task)
         # 5. attribution (a watermark on the profile)
         watermark = watermark_fields(
             self.fleet.defenses(cell.endpoint),

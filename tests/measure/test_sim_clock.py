@@ -108,8 +108,48 @@ def test_defended_cells_are_reproducible_on_the_simulated_clock(tmp_path: Path) 
             assert (_log(run_a / sub / name, drop + also)
                     == _log(run_b / sub / name, drop + also)), name
 
+    # the detector's figures calibrated on benign streams are in its records
+    cal = by[("detector", "rp")]["calibration"]
+    assert set(cal) == {"prada", "duplicate", "volume"}
+    assert all(0.0 <= (f["fpr_5"] or 0.0) <= 1.0 for f in cal.values())
+    assert not by[("rate-limit", "rp")]["calibration"]  # no detector there
+    # calibration users follow the campaign's own rule: replayed with a benign user's seed,
+    # the planned stream is exactly what that user sent in the cell
+    _plans_replay_the_benign_users(tmp_path / "sim.yaml", run_a, by[("detector", "rp")])
+
     # waiting out a rate limit cost simulated time: every answer past the burst of 10 waited
     # for the bucket's 2 s, and the unlimited stealth campaign took a fraction of that
     limited = by[("rate-limit", "rp")]
     assert limited["sim_s"] >= (limited["harvest_pairs"] - 10) * 2.0
     assert by[("detector", "st")]["sim_s"] < limited["sim_s"] / 10
+
+
+def _plans_replay_the_benign_users(path: Path, run_dir: Path, record: dict[str, Any]) -> None:
+    import random
+
+    from extractbench.logs.harvest import HarvestLog
+    from extractbench.measure.calibration import (
+        benign_streams,
+        cohort_plans,
+        planned_stream,
+        stream_of_harvest,
+    )
+    from extractbench.measure.fleet import Keys
+    from extractbench.measure.tasks import TaskBank
+
+    sc = load_scenario(path)
+    keys = Keys.mint(1, {n: c.users for n, c in sc.benign_traffic.plan().items()})
+    plans = cohort_plans(sc.benign_traffic, keys.cohort_of)
+    slug = record["cell_id"].replace("/", "__") + ".jsonl"
+    attacker = stream_of_harvest(HarvestLog.read(run_dir / "harvest" / slug))
+    sent = benign_streams(json.loads(x) for x in (run_dir / "benign" / slug).read_text()
+                          .splitlines())
+    prompts = [i.prompt for i in TaskBank(sc).get(record["task"], record["seed"])
+               .split("benign")]
+    cap = max(map(len, attacker.values()))
+    assert sorted(sent) == sorted(plans)
+    for key, stream in sent.items():
+        planned = planned_stream(plans[key], prompts,
+                                 random.Random(f"{record['seed']}/benign/{key}"),
+                                 until=record["sim_s"], cap=cap)
+        assert planned == stream, key
