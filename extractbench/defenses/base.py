@@ -256,6 +256,7 @@ DEFENSES: Registry[type[Defense]] = Registry(
         "extractbench.defenses.misinformation",
         "extractbench.defenses.detector",
         "extractbench.defenses.watermark",
+        "extractbench.defenses.hydra",
     ),
 )
 """Defense classes by name, each registered with its parameter model; a scenario's

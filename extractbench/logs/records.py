@@ -149,6 +149,10 @@ class CellRecord(BaseModel):
         "score at 1%/5% FPR), tpr_1/5 (attacker keys above it), fpr_1/5 (the cell's benign "
         "keys above it), auc (attacker vs the cell's benign keys), queries_5 (attacker "
         "queries until a key crossed the 5% threshold); a simulated clock only")
+    hydra: dict[str, float | int | None] = Field(
+        default_factory=dict, description="the hydra cross-account detector's sweeps "
+        "(extractbench.measure.hydra): attacker_keys, attacker_flagged, benign_keys, "
+        "benign_flagged, clusters, mixed_clusters, detected_sim_s, sweeps")
     flag_sim_s: float | None = Field(
         default=None, description="simulated seconds from the campaign's start to the first "
         "flag of an attacker key (a simulated clock only)")

@@ -121,6 +121,20 @@ class CellRunner:
                          [i.prompt for i in task.split("benign")], until=got.sim_s,
                          cap=max(map(len, attacker.values()), default=0), seed=cell.seed)
 
+    def _hydra(self, cell: Cell, entries: list[Any], got: Any) -> dict[str, Any]:
+        """The hydra detector's sweeps over every key of the cell (a simulated clock only)."""
+        from extractbench.measure.calibration import benign_streams, stream_of_harvest
+        from extractbench.measure.hydra import sweep
+
+        ep = self.sc.endpoints[cell.endpoint]
+        spec = next((d for d in ep.defenses if d.name == "hydra"), None)
+        if spec is None or got.sim_s is None or got.benign is None:
+            return {}
+        benign = benign_streams(got.benign.entries)
+        streams = {**stream_of_harvest(entries), **benign}
+        end = max([got.sim_s, *(s[-1][0] for s in streams.values() if s)])
+        return sweep(dict(spec.params), streams, end, sorted(benign)).as_dict()
+
     def _measure(self, cell: Cell, common: dict[str, Any], t0: float) -> CellRecord:
         task = self.tasks.get(cell.task, cell.seed)
         items = task.split("heldout")
@@ -168,6 +182,7 @@ class CellRunner:
                                          t_scores, base, self.fleet.keys.cohort_of,
                                          simulated=got_campaign.sim_s is not None)
             detection["calibration"] = self._calibration(cell, entries, got_campaign, task)
+            detection["hydra"] = self._hydra(cell, entries, got_campaign)
         # 5. attribution (a watermark on the profile)
         watermark = watermark_fields(
             self.fleet.defenses(cell.endpoint),

@@ -40,6 +40,9 @@ endpoints:
       - name: misinformation
         params: {threshold: 0.05, reference_task: {family: classification,
                                                    params: {products: 120}, n: 50}}
+  hydra:                           # links keys after the fact, changes nothing
+    kind: reference
+    defenses: [{name: hydra, params: {sweep_s: 2}}]
 tasks:
   cls: {family: classification, params: {products: 120}, attack_pool: 400, heldout: 60,
         benign: 60}
@@ -87,7 +90,7 @@ def _log(path: Path, drop: tuple[str, ...]) -> list[dict[str, Any]]:
 def test_defended_cells_are_reproducible_on_the_simulated_clock(tmp_path: Path) -> None:
     first, run_a = _run(tmp_path, "a")
     second, run_b = _run(tmp_path, "b")
-    assert len(first) == 6
+    assert len(first) == 8
     # the defenses acted, so reproducing the records is not trivial
     by = {(r["endpoint"], r["attack"]): r for r in first}
     assert by[("detector", "rp")]["flagged_at"] is not None
@@ -113,6 +116,10 @@ def test_defended_cells_are_reproducible_on_the_simulated_clock(tmp_path: Path) 
     assert set(cal) == {"prada", "duplicate", "volume"}
     assert all(0.0 <= (f["fpr_5"] or 0.0) <= 1.0 for f in cal.values())
     assert not by[("rate-limit", "rp")]["calibration"]  # no detector there
+    # the hydra sweeps saw the stealth campaign's four keys and the seven users
+    hydra = by[("hydra", "st")]["hydra"]
+    assert (hydra["attacker_keys"], hydra["benign_keys"]) == (4, 7)
+    assert hydra["sweeps"] > 1
     # calibration users follow the campaign's own rule: replayed with a benign user's seed,
     # the planned stream is exactly what that user sent in the cell
     _plans_replay_the_benign_users(tmp_path / "sim.yaml", run_a, by[("detector", "rp")])
