@@ -425,3 +425,16 @@ def test_cohorts_are_validated(tmp_path: Path, traffic: str, problem: str) -> No
     path = _scenario(tmp_path, TINY.replace("gates:", f"benign_traffic: {traffic}\ngates:"))
     with pytest.raises(ScenarioError, match=problem):
         load_scenario(path)
+
+
+def test_a_benign_gap_longer_than_a_minute_needs_the_simulated_clock(tmp_path: Path) -> None:
+    from extractbench.config.scenario import ScenarioError
+
+    slow = "benign_traffic: {cohorts: {light: {users: 2, pacing_s: 3600}}}\n"
+    ok = _scenario(tmp_path, DEFENDED.replace("gates:", slow + "gates:"))
+    assert load_scenario(ok).clock.mode == "simulated"
+    walled = _scenario(tmp_path, DEFENDED.replace("gates:", slow + "clock: {mode: wall}\ngates:"))
+    with pytest.raises(ScenarioError, match=r"benign_traffic\.cohorts\.light\.pacing_s: 3600 s "
+                       r"is longer than the 60 s a benign user may wait on the wall clock "
+                       r"\(endpoint 'guarded' runs on it\)"):
+        load_scenario(walled)
