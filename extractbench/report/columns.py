@@ -58,6 +58,8 @@ BUDGET_SHORT: Final = "budget_short"
 seed means, the share of seeds that did."""
 
 # ----------------------------------------------------------------------- attacker compute
+SIM_S: Final = "sim_s"
+"""The campaign's simulated length, seconds (``None``/``nan`` on the wall clock)."""
 TRAIN_STEPS: Final = "train_steps"
 """Optimiser steps (or solver iterations) the student ran."""
 CONVERGED: Final = "converged"

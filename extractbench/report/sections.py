@@ -102,6 +102,21 @@ def _spent(row: dict[str, object]) -> str:
     return spent
 
 
+def sim_time(seconds: object) -> str:
+    """A campaign's simulated length in the unit that reads best (``31 s``, ``4.2 h``,
+    ``3.0 d``); a dash on the wall clock (or when the record does not say)."""
+    if missing(seconds):
+        return "–"
+    s = float(seconds)  # type: ignore[arg-type]
+    if s < 120:
+        return f"{s:.0f} s"
+    if s < 2 * 3600:
+        return f"{s / 60:.0f} min"
+    if s < 2 * 86400:
+        return f"{s / 3600:.1f} h"
+    return f"{s / 86400:.1f} d"
+
+
 def _steps(row: dict[str, object]) -> str:
     """The optimiser steps the cell's student ran, ``(not converged)`` when its training had
     not plateaued; a dash when the record does not say."""
@@ -120,12 +135,13 @@ def _cells_table(frame: pd.DataFrame) -> Table:
         kind="stable")
     headers = ["profile", "task", "attack", "budget", "student", "seed", "teacher", "base",
                "student score", "transfer", "fidelity", "queries", "tokens", "cost $",
-               "train steps", "wall s"]
+               "train steps", "sim time", "wall s"]
     rows: list[list[TableCell]] = [
         [str(r[c.PROFILE]), str(r[c.TASK]), str(r[c.ATTACK]), str(r[c.BUDGET_LABEL]),
          str(r[c.STUDENT]), str(r[c.SEED]), num(r[c.TEACHER_SCORE]), num(r[c.BASE_SCORE]),
          num(r[c.STUDENT_SCORE]), est(r, c.TRANSFER), num(r[c.FIDELITY]), _spent(r),
-         num(r[c.TOKENS]), usd(r[c.COST_USD]), _steps(r), num(r[c.WALL_S], 1)]
+         num(r[c.TOKENS]), usd(r[c.COST_USD]), _steps(r), sim_time(r.get(c.SIM_S)),
+         num(r[c.WALL_S], 1)]
         for r in (dict(x) for _, x in ok.iterrows())
     ]
     return Table(headers, rows)

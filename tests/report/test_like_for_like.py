@@ -447,3 +447,16 @@ def test_a_profile_measured_only_outside_the_ranked_tasks_is_not_called_unmeasur
     analysis = run(records, ranking=Ranking(attacks=["a"], budgets=["q1000"], tasks=["t1"]))
     targeted = rows(analysis)["targeted"]
     assert targeted.unranked_reason == "incomplete: not measured against a at q1000"
+
+
+def test_the_cells_table_gives_each_campaigns_simulated_length(tmp_path: Path) -> None:
+    from extractbench.report.sections import sim_time
+
+    records = [cell("open", "a", 1000, 0.4, sim_s=31.25),
+               cell("quota", "a", 1000, 0.4, sim_s=3 * 86400 + 120.0),
+               cell("vendor", "a", 1000, 0.4)]  # a wall-clock cell says nothing
+    write_leaderboard(records, tmp_path, n_boot=50, plots=False, html=False)
+    md = (tmp_path / "leaderboard.md").read_text()
+    assert "| sim time |" in md
+    assert md.count("| 31 s |") == 1 and md.count("| 3.0 d |") == 1
+    assert [sim_time(x) for x in (90, 1800, 7200, None)] == ["90 s", "30 min", "2.0 h", "–"]
