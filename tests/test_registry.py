@@ -62,6 +62,8 @@ DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
         'dup_distance': 0.05, 'dup_fraction': 0.9, 'dup_window': 100, 'volume_max': 300,
         'volume_window_s': 60.0, 'volume_total': None, 'throttle_s': 5.0, 'history': 1000,
         'ngram': 3, 'dim': 256},
+    ('defense', 'hydra'): {'content_min': 0.9, 'rate_ratio': 2.0, 'overlap_min': 0.5,
+        'min_queries': 10, 'min_cluster': 2, 'sweep_s': 3600.0, 'ngram': 3, 'dim': 256},
     ('defense', 'logprob-guard'): {'hide': False, 'max_top_logprobs': None, 'round_to': None,
         'noise_std': 0.0, 'consistent_noise': True, 'ignore_logit_bias': True, 'seed': 0},
     ('defense', 'misinformation'): {'threshold': 0.2, 'reference_prompts': None,
