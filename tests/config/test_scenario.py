@@ -298,12 +298,14 @@ def test_the_hash_of_the_shipped_scenarios_is_unchanged() -> None:
     """The hash is the resume key: stricter validation must not change it. (Pinned again when
     the tinylm recipes moved to a fixed number of steps and ci.yaml was rebuilt on the
     protocol of issue 13, which change what the files say; and when ci.yaml's ranking named the
-    task it ranks on and curves.yaml was added.)"""
+    task it ranks on and curves.yaml was added; and when ci.yaml ran 50 benign users in
+    cohorts and hydra.yaml was added.)"""
     hashes = {p.name: scenario_hash(load_scenario(p))[:16]
               for p in sorted((ROOT / "scenarios").glob("*.yaml"))}
     assert hashes == {
         "ci.yaml": "4dde76a27296a2c6", "curves.yaml": "d84287e4134710a4",
         "defenses.yaml": "05567abdb4e30e91",
-        "families.yaml": "e38dcfb488f54bc9", "standard.yaml": "0baf2426f9ef385e",
+        "families.yaml": "e38dcfb488f54bc9", "hydra.yaml": "265dfe7b5b47c273",
+        "standard.yaml": "0baf2426f9ef385e",
         "students.yaml": "26dde6a07f1ef95e", "vendors.yaml": "2a4154d17ec49a6c",
     }

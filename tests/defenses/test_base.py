@@ -19,7 +19,7 @@ from extractbench.defenses import (
 )
 from extractbench.types import SamplingParams
 
-BUILTIN = ["detector", "logprob-guard", "misinformation", "perturb", "rate-limit",
+BUILTIN = ["detector", "hydra", "logprob-guard", "misinformation", "perturb", "rate-limit",
            "reasoning-guard", "watermark"]
 
 
