@@ -25,8 +25,9 @@ from extractbench.measure.tasks import TaskBank
 
 
 def main(run_dirs: list[str]) -> int:
-    print("| cell | test | TPR@1% | FPR@1% | TPR@5% | FPR@5% | AUC | queries to 5% |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| cell | test | TPR@1% | FPR@1% | TPR@5% | FPR@5% | AUC | AUC (tested users) "
+          "| queries to 5% |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for run in map(Path, run_dirs):
         sc = load_scenario(run / "scenario.yaml")
         bank = TaskBank(sc)
@@ -52,6 +53,8 @@ def main(run_dirs: list[str]) -> int:
                 print(f"| {r['cell_id']} | {test} | {pct(f['tpr_1'])} | {pct(f['fpr_1'])} | "
                       f"{pct(f['tpr_5'])} | {pct(f['fpr_5'])} | "
                       f"{'-' if f['auc'] is None else format(f['auc'], '.2f')} | "
+                      f"{'-' if f['auc_tested'] is None else format(f['auc_tested'], '.2f')}"
+                      f" ({f['benign_tested']}) | "
                       f"{f['queries_5'] if f['queries_5'] is not None else 'not detected'} |")
     return 0
 

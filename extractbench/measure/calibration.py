@@ -14,8 +14,10 @@ defended cell:
    the harvest) and the benign users' keys (from the benign log). Per test: the share of
    attacker keys above each threshold (``tpr_1``, ``tpr_5``), the share of the cell's benign
    keys above it (``fpr_1``, ``fpr_5``: the realised rate, which calibration only targets),
-   ROC AUC of attacker against benign keys, and the attacker queries until its first key
-   crosses the 5% threshold (``queries_5``).
+   ROC AUC of attacker against benign keys (``auc``; ``auc_tested`` against only the benign
+   keys the test computed a statistic for; a light user below ``min_queries`` is an easy
+   negative, ``benign_tested`` counts the others), and the attacker queries until its first
+   key crosses the 5% threshold (``queries_5``).
 
 Replaying reads only prompts and simulated times, the two things the detector sees, so it
 needs no endpoint; it runs the detector's own code. With one attacker key, TPR is 0 or 1 and
@@ -125,8 +127,9 @@ def calibrate(params: Mapping[str, Any], attacker: Mapping[str, Stream],
               users: int = CALIBRATION_USERS) -> dict[str, dict[str, float | int | None]]:
     """Per detector test, the calibrated figures of one cell (see the module docstring):
     ``threshold_1``, ``tpr_1``, ``fpr_1``, ``threshold_5``, ``tpr_5``, ``fpr_5``, ``auc``,
-    ``queries_5`` (``None``: no attacker key crossed). ``plans`` maps each benign key of the
-    cell to its cohort's plan; calibration users are drawn from them in turn."""
+    ``auc_tested``, ``benign_tested``, ``queries_5`` (``None``: no attacker key crossed).
+    ``plans`` maps each benign key of the cell to its cohort's plan; calibration users are
+    drawn from them in turn."""
     if not plans:
         return {}
     keys = sorted(plans)
@@ -143,7 +146,13 @@ def calibrate(params: Mapping[str, Any], attacker: Mapping[str, Stream],
         cal = [c.get(test, low) for c in calib_scores]
         pos = [a[0].get(test, low) for a in attack.values()]
         neg = [b.get(test, low) for b in own]
-        figures: dict[str, float | int | None] = {"auc": auc(pos, neg)}
+        figures: dict[str, float | int | None] = {
+            "auc": auc(pos, neg),
+            # against the users the test could see at all: a light user it never computed
+            # for is an easy negative that flatters the plain AUC
+            "auc_tested": auc(pos, [n for n in neg if n != low]),
+            "benign_tested": sum(n != low for n in neg),
+        }
         for target in TARGETS:
             thr = threshold(cal, target)
             tag = f"{round(target * 100)}"

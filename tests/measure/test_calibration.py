@@ -58,7 +58,8 @@ def test_a_templated_campaign_is_told_from_varied_benign_users() -> None:
     figs = calibrate(PARAMS, attacker, benign, plans, prompts, until=6000.0, cap=60, seed=1,
                      users=40)
     dup = figs["duplicate"]
-    assert dup["tpr_1"] == 1.0 and dup["auc"] == 1.0
+    assert dup["tpr_1"] == 1.0 and dup["auc"] == 1.0 and dup["auc_tested"] == 1.0
+    assert dup["benign_tested"] == 10
     assert dup["fpr_5"] is not None and dup["fpr_5"] <= 0.2
     assert dup["queries_5"] is not None and 20 * 4 <= dup["queries_5"] <= 60 * 4
     # the attacker sends a request a second, the users one in 100 s: volume tells them apart
