@@ -278,10 +278,21 @@ class Stealth:
 
     async def _one(self, ctx: AttackContext, key: _KeyState, prompt: str,
                    max_tokens: int) -> QueryOutcome:
-        """One query on ``key``, after waiting for the key's next (jittered) slot."""
+        """One query on ``key``, after waiting for the key's next (jittered) slot: on a
+        simulated clock the key's simulated time waits the gap (no wall-clock sleep, so the
+        order of a key's queries does not depend on how fast the machine is)."""
         now = time.monotonic()
         start = max(now, key.next_at)
         gap = key.interval * (1 + self.jitter * (2 * ctx.rng.random() - 1))
+        simulated = getattr(ctx.oracle, "sim", None) is not None
+        if simulated:
+            try:
+                return await ctx.oracle.query(prompt, key_index=key.index,
+                                              max_tokens=max_tokens,
+                                              temperature=self.temperature, pace_s=gap)
+            except BudgetExhausted as e:
+                assert e.failure is not None
+                return e.failure
         key.next_at = start + gap
         if start > now:
             await asyncio.sleep(start - now)

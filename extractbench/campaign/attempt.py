@@ -42,10 +42,22 @@ class Settler:
         try:
             return await self._purse.reserve(est_in, req.max_tokens)
         except BudgetExhausted as exc:
-            exc.failure = Failure(index=index, key_id=key.key_id, prompt=req.prompt,
-                                  error_type="budget", message=str(exc))
-            self._ledger.error(exc.failure, charged=False)
+            self._refuse(exc, index, key, req)
             raise
+
+    def reserve_now(self, index: int, key: Key, req: QueryRequest,
+                    est_in: int) -> Reservation:
+        """:meth:`reserve` at once, without waiting for queries in flight."""
+        try:
+            return self._purse.reserve_now(est_in, req.max_tokens)
+        except BudgetExhausted as exc:
+            self._refuse(exc, index, key, req)
+            raise
+
+    def _refuse(self, exc: BudgetExhausted, index: int, key: Key, req: QueryRequest) -> None:
+        exc.failure = Failure(index=index, key_id=key.key_id, prompt=req.prompt,
+                              error_type="budget", message=str(exc))
+        self._ledger.error(exc.failure, charged=False)
 
     def answered(self, index: int, key: Key, req: QueryRequest, attempt: int,
                  reservation: Reservation, c: Completion, started: float) -> QueryOutcome:

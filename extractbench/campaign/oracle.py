@@ -64,7 +64,7 @@ from extractbench.campaign.pacing import Pacer, RateLimits, RetryPolicy
 from extractbench.campaign.purse import Purse
 from extractbench.campaign.replay import Replay, Replayer
 from extractbench.campaign.simclock import SimClock
-from extractbench.config.budget import Budget, Prices, Remaining, Spent
+from extractbench.config.budget import Budget, Prices, Remaining, Reservation, Spent
 from extractbench.endpoints.clients import (
     Endpoint,
     EndpointClient,
@@ -236,10 +236,14 @@ class Oracle:
         logprobs: bool = False,
         top_logprobs: int | None = None,
         stop: list[str] | None = None,
+        pace_s: float = 0.0,
     ) -> QueryOutcome:
         """Send one single-turn prompt. Returns an :class:`Answer` or a :class:`Failure`;
         raises :class:`BudgetExhausted` when the budget cannot cover it. ``key_index`` picks a
-        key (default: round-robin over live keys); ``top_logprobs`` implies ``logprobs``."""
+        key (default: round-robin over live keys); ``top_logprobs`` implies ``logprobs``.
+        ``pace_s``: on a simulated clock, the key waits this many more simulated seconds
+        before this query goes (an attack's own pacing; on the wall clock an attack sleeps
+        itself, and this is ignored)."""
         if max_tokens < 1:
             raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
         if key_index is not None and not 0 <= key_index < len(self._keys):
@@ -265,11 +269,23 @@ class Oracle:
         if key.dead is not None:
             return self._not_sent(index, key, req)
         assert self._sem is not None
-        if self.sim is not None and self.sim.serial:  # one at a time per key, in asking order
-            async with self.sim.lane(key.key_id), self._sem:
+        if self.sim is None:
+            async with self._sem:
                 return await self._run(index, key, req, step.first_attempt)
-        async with self._sem:
-            return await self._run(index, key, req, step.first_attempt)
+        # on a simulated clock the budget goes to queries in the order they were asked for
+        held = [self._settle.reserve_now(index, key, req,
+                                         len(req.prompt.encode("utf-8")) + self._overhead)]
+        try:
+            if self.sim.serial:  # one at a time per key, in asking order
+                async with self.sim.lane(key.key_id), self._sem:
+                    self.sim.wait(key.key_id, pace_s)
+                    return await self._run(index, key, req, step.first_attempt, held)
+            self.sim.wait(key.key_id, pace_s)
+            async with self._sem:
+                return await self._run(index, key, req, step.first_attempt, held)
+        finally:
+            for unused in held:  # never sent
+                self._purse.release(unused)
 
     async def query_many(self, prompts: Iterable[str], **kw: Any) -> list[QueryOutcome]:
         """:meth:`query` for each prompt, concurrently; prompts the budget cannot cover get a
@@ -307,7 +323,8 @@ class Oracle:
     # -- one query --------------------------------------------------------------------------
 
     async def _run(self, index: int, key: Key, req: QueryRequest,
-                   first_attempt: int = 1) -> QueryOutcome:
+                   first_attempt: int = 1,
+                   held: list[Reservation] | None = None) -> QueryOutcome:
         nbytes = len(req.prompt.encode("utf-8"))
         attempt = first_attempt - 1
         while True:
@@ -320,7 +337,12 @@ class Oracle:
                 req = dataclasses.replace(req, sim_time=sim.now(key.key_id))
             if key.dead is not None:
                 return self._not_sent(index, key, req)
-            reservation = await self._settle.reserve(index, key, req, nbytes + self._overhead)
+            if held:
+                reservation = held.pop()
+            elif sim is not None:  # a retry: queries queued behind it hold budget, never wait
+                reservation = self._settle.reserve_now(index, key, req, nbytes + self._overhead)
+            else:
+                reservation = await self._settle.reserve(index, key, req, nbytes + self._overhead)
             if key.dead is not None:  # killed while this query waited for budget
                 self._purse.release(reservation)
                 return self._not_sent(index, key, req)

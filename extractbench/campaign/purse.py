@@ -72,6 +72,17 @@ class Purse:
             self._waiters.append(waiter)
             await waiter
 
+    def reserve_now(self, est_in: int, max_tokens: int) -> Reservation:
+        """Hold the worst case at once, or raise :class:`BudgetExhausted` without waiting for
+        queries in flight (on a simulated clock: queries are granted the budget in the order
+        they were asked, whatever order they finish in)."""
+        reservation = self._meter.reserve(est_in, max_tokens)
+        if reservation is not None:
+            return reservation
+        limit = self._meter.binding_limit(est_in, max_tokens)
+        assert limit is not None  # the meter refused it: some limit binds
+        raise BudgetExhausted(limit, self._meter.spent(), self.budget)
+
     def settle(self, reservation: Reservation, input_tokens: int, output_tokens: int) -> float:
         """Charge the real usage in place of the reservation; returns its cost in USD."""
         cost = self._meter.settle(reservation, input_tokens, output_tokens)

@@ -79,7 +79,9 @@ def _log(path: Path, drop: tuple[str, ...]) -> list[dict[str, Any]]:
     each key's request order; keys run side by side (and, where no defense keeps per-key
     state, a key's requests too), so lines are written in a different order each run."""
     rows = [json.loads(line) for line in path.read_text().splitlines()]
-    kept = [{k: v for k, v in r.items() if k not in drop} for r in rows
+    kept = [{k: v for k, v in r.items() if k not in drop
+             # a refusal for budget says what had been charged by then: a wall-clock figure
+             and not (k == "message" and r.get("error_type") == "budget")} for r in rows
             if r.get("entry_type") != "segment"]
     return sorted(kept, key=lambda r: (str(r.get("key_id")), r.get("index", -1),
                                        r.get("query_index", -1), r.get("time", -1),
