@@ -149,9 +149,11 @@ class Oracle:
         never charged. With ``accounts`` each key is an attacker's account: it costs the
         prices' ``account_usd``, charged against the budget before the first query (an
         evaluator's or a benign user's key is not). With ``sim`` the campaign runs on that
-        simulated clock (:mod:`~extractbench.campaign.simclock`): one request at a time per
-        key, each carrying its key's simulated time, and waits move that time on instead of
-        sleeping (client-side ``rates`` do not apply)."""
+        simulated clock (:mod:`~extractbench.campaign.simclock`): each request carries its
+        key's simulated time, waits move that time on instead of sleeping (client-side
+        ``rates`` do not apply), with ``sim.serial`` a key's requests go one at a time in
+        asking order, and a query's budget is held when it is asked for: one the budget
+        cannot cover then is refused at once instead of waiting for queries in flight."""
         self._keys = KeyRing(keys)
         self.sim = sim
         """The campaign's simulated clock, or ``None`` on the wall clock."""
