@@ -104,6 +104,16 @@ class Settler:
             self._keys.kill(key, failure)
         return failure
 
+    def log_sent(self, sent: list[SentEntry], index: int, key_id: str, prompt: str,
+                 attempt: int, worst: UsageRecord, usd: float) -> None:
+        """Log an attempt as ``sent`` just before it goes out (kept in ``sent``)."""
+        sent.append(self._ledger.sent(index, key_id, prompt, attempt, worst, usd))
+
+    def not_sent(self, index: int, key: Key, req: QueryRequest) -> Failure:
+        """A query on a dead key: logged, free, not sent."""
+        assert key.dead is not None
+        return self._ledger.not_sent(index, key.key_id, req.prompt, key.dead)
+
     def cancelled(self, reservation: Reservation, sent: list[SentEntry]) -> None:
         """An attempt cancelled in flight: charged its worst case when it had been sent (it
         may have been served), released otherwise."""

@@ -62,7 +62,7 @@ from extractbench.campaign.outcomes import (
 )
 from extractbench.campaign.pacing import Pacer, RateLimits, RetryPolicy
 from extractbench.campaign.purse import Purse
-from extractbench.campaign.replay import Replay, Replayer
+from extractbench.campaign.replay import Replayer
 from extractbench.campaign.simclock import SimClock
 from extractbench.config.budget import Budget, Prices, Remaining, Reservation, Spent
 from extractbench.endpoints.clients import (
@@ -74,13 +74,9 @@ from extractbench.endpoints.clients import (
 )
 from extractbench.logs.harvest import (
     Entry,
-    ErrorEntry,
     HarvestLog,
-    ResponseEntry,
     SentEntry,
     UsageRecord,
-    in_flight,
-    spent_in,
 )
 
 __all__ = [
@@ -178,14 +174,8 @@ class Oracle:
         harvest.start_segment(run_id=seg.run_id, cell_id=seg.cell_id, attack=seg.attack,
                               api=endpoint.api, base_url=endpoint.base_url,
                               model=endpoint.model)
-        prior += [self._ledger.interrupted(lost, count=False) for lost in in_flight(prior)]
-        self._replay = Replayer(Replay(prior if replay else []), self._keys, self._purse,
-                                self._ledger)
-        logged = spent_in(prior)
-        active = self._replay.replay.active
-        self._purse.restore(logged, hidden=logged if active else None)
-        indices = [e.index for e in prior if isinstance(e, ResponseEntry | ErrorEntry)]
-        self._next_index = 0 if active else max(indices, default=-1) + 1
+        self._replay, self._next_index = Replayer.resume(prior, replay, self._keys,
+                                                         self._purse, self._ledger)
         self.accounts = len(self._keys) if accounts else 0
         """The attacker accounts this campaign pays for (its keys)."""
         self.accounts_usd = self._purse.open_accounts(self.accounts)
@@ -269,7 +259,7 @@ class Oracle:
         if content is not None:
             return self._ledger.held_out(index, prompt, content)
         if key.dead is not None:
-            return self._not_sent(index, key, req)
+            return self._settle.not_sent(index, key, req)
         assert self._sem is not None
         if self.sim is None:
             async with self._sem:
@@ -278,12 +268,7 @@ class Oracle:
         held = [self._settle.reserve_now(index, key, req,
                                          len(req.prompt.encode("utf-8")) + self._overhead)]
         try:
-            if self.sim.serial:  # one at a time per key, in asking order
-                async with self.sim.lane(key.key_id), self._sem:
-                    self.sim.wait(key.key_id, pace_s)
-                    return await self._run(index, key, req, step.first_attempt, held)
-            self.sim.wait(key.key_id, pace_s)
-            async with self._sem:
+            async with self.sim.turn(key.key_id, pace_s, self._sem):
                 return await self._run(index, key, req, step.first_attempt, held)
         finally:
             for unused in held:  # never sent
@@ -335,10 +320,8 @@ class Oracle:
             if sim is None:
                 await self._pacer.wait_pause()
                 await self._pacer.pace(nbytes + self._overhead + req.max_tokens)
-            else:
-                req = dataclasses.replace(req, sim_time=sim.now(key.key_id))
             if key.dead is not None:
-                return self._not_sent(index, key, req)
+                return self._settle.not_sent(index, key, req)
             if held:
                 reservation = held.pop()
             elif sim is not None:  # a retry: queries queued behind it hold budget, never wait
@@ -347,7 +330,7 @@ class Oracle:
                 reservation = await self._settle.reserve(index, key, req, nbytes + self._overhead)
             if key.dead is not None:  # killed while this query waited for budget
                 self._purse.release(reservation)
-                return self._not_sent(index, key, req)
+                return self._settle.not_sent(index, key, req)
             if sim is not None:  # the key's time moves on as the request goes (asking order)
                 req = dataclasses.replace(req, sim_time=sim.now(key.key_id))
                 sim.sent(key.key_id)
@@ -355,13 +338,13 @@ class Oracle:
             worst = UsageRecord(input_tokens=reservation.input_tokens,
                                 output_tokens=reservation.output_tokens)
             sent: list[SentEntry] = []
-            on_send = functools.partial(self._log_sent, sent, index, key.key_id, req.prompt,
-                                        attempt, worst, reservation.usd)
+            on_send = functools.partial(self._settle.log_sent, sent, index, key.key_id,
+                                        req.prompt, attempt, worst, reservation.usd)
             try:
                 completion = await self._keys.send(self._client, key, req, on_send)
             except KeyDead:
                 self._purse.release(reservation)
-                return self._not_sent(index, key, req)
+                return self._settle.not_sent(index, key, req)
             except EndpointError as e:
                 wait = self._pacer.retry_wait(e.error_type, attempt, e.retry_after)
                 if sim is not None:
@@ -385,14 +368,6 @@ class Oracle:
                                      completion.input_tokens - len(req.prompt.encode()))
             return self._settle.answered(index, key, req, attempt, reservation, completion,
                                          started)
-
-    def _log_sent(self, sent: list[SentEntry], index: int, key_id: str, prompt: str,
-                  attempt: int, worst: UsageRecord, usd: float) -> None:
-        sent.append(self._ledger.sent(index, key_id, prompt, attempt, worst, usd))
-
-    def _not_sent(self, index: int, key: Key, req: QueryRequest) -> Failure:
-        assert key.dead is not None
-        return self._ledger.not_sent(index, key.key_id, req.prompt, key.dead)
 
     def _bind_loop(self) -> None:
         loop = asyncio.get_running_loop()

@@ -33,7 +33,14 @@ from extractbench.campaign.outcomes import FATAL, Answer, Failure, QueryOutcome,
 from extractbench.campaign.purse import Purse
 from extractbench.config.budget import Spent
 from extractbench.endpoints.clients import QueryRequest
-from extractbench.logs.harvest import Entry, ErrorEntry, NoteEntry, ResponseEntry, spent_in
+from extractbench.logs.harvest import (
+    Entry,
+    ErrorEntry,
+    NoteEntry,
+    ResponseEntry,
+    in_flight,
+    spent_in,
+)
 
 __all__ = ["Logged", "Replay", "Replayer", "Step"]
 
@@ -161,6 +168,21 @@ class Replayer:
     def __init__(self, replay: Replay, keys: KeyRing, purse: Purse, ledger: Ledger) -> None:
         self.replay = replay
         self._keys, self._purse, self._ledger = keys, purse, ledger
+
+    @classmethod
+    def resume(cls, prior: list[Entry], replay: bool, keys: KeyRing, purse: Purse,
+               ledger: Ledger) -> tuple[Replayer, int]:
+        """Take up a harvest log's ``prior`` entries: attempts left in flight are charged
+        (``interrupted``), the logged spend is restored (hidden while a replay shows it query
+        by query), and the oracle's next index is returned (0 when replaying, else after the
+        last logged one). Without ``replay`` every query is new."""
+        prior = prior + [ledger.interrupted(lost, count=False) for lost in in_flight(prior)]
+        replayer = cls(Replay(prior if replay else []), keys, purse, ledger)
+        logged = spent_in(prior)
+        active = replayer.replay.active
+        purse.restore(logged, hidden=logged if active else None)
+        indices = [e.index for e in prior if isinstance(e, ResponseEntry | ErrorEntry)]
+        return replayer, 0 if active else max(indices, default=-1) + 1
 
     def step(self, index: int, key_index: int | None, req: QueryRequest,
              next_index: int) -> Step:

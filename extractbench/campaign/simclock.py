@@ -26,6 +26,8 @@ key's requests go concurrently; the times still add up to the same ``elapsed``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from extractbench.logs.harvest import ErrorType
@@ -113,6 +115,18 @@ class SimClock:
     def busiest(self) -> int:
         """Requests the busiest key sent (attempts, retries included)."""
         return max(self._sent.values(), default=0)
+
+    @contextlib.asynccontextmanager
+    async def turn(self, key_id: str, pace_s: float,
+                   slots: asyncio.Semaphore) -> AsyncIterator[None]:
+        """Held while one of the key's queries is sent: its lane when :attr:`serial` (in
+        asking order), one of the campaign's ``slots``; the key first waits ``pace_s``."""
+        async with contextlib.AsyncExitStack() as stack:
+            if self.serial:
+                await stack.enter_async_context(self.lane(key_id))
+            await stack.enter_async_context(slots)
+            self.wait(key_id, pace_s)
+            yield
 
     def elapsed(self) -> float:
         """Simulated seconds from the campaign's start to its last key's last request."""
