@@ -213,7 +213,7 @@ async def _user(sdk: EndpointClient, key_id: str, api_key: str, prompts: list[st
         prompt = order.pop()
         started, t0 = time.time(), time.monotonic()
         req = QueryRequest(prompt=prompt, max_tokens=max_tokens, temperature=temperature)
-        wait = _gap(plan, sent, rng)
+        wait = gap_after(plan, sent, rng)
         try:
             c = await sdk.complete(req, api_key)
             entry = BenignEntry(key_id, sent, started, prompt, c.text,
@@ -236,7 +236,7 @@ def _keep(entry: BenignEntry, result: BenignResult, log: IO[str] | None) -> None
         log.flush()
 
 
-def _gap(plan: UserPlan, sent: int, rng: random.Random) -> float:
+def gap_after(plan: UserPlan, sent: int, rng: random.Random) -> float:
     """The gap after request ``sent`` (0-based): none within a burst, else exponential with
     mean ``burst x pacing_s``."""
     if (sent + 1) % plan.burst:
@@ -278,7 +278,7 @@ async def _sim_user(sdk: EndpointClient, key_id: str, api_key: str, prompts: lis
             if not order:
                 order = list(prompts)
                 rng.shuffle(order)
-            wave.append((sent, t, order.pop(), _gap(plan, sent, rng)))
+            wave.append((sent, t, order.pop(), gap_after(plan, sent, rng)))
             sent += 1
             t += wave[-1][3]
             if lanes > 1 and not clock.finished:

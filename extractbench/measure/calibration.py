@@ -28,15 +28,16 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from extractbench.campaign.benign import UserPlan as Plan
+from extractbench.campaign.benign import gap_after
 from extractbench.defenses.base import RequestContext
 from extractbench.defenses.detector import Detector
 from extractbench.logs.harvest import Entry, ErrorEntry, ResponseEntry
 from extractbench.types import SamplingParams
 
-__all__ = ["CALIBRATION_USERS", "TARGETS", "calibrate", "stream_of_harvest"]
+__all__ = ["CALIBRATION_USERS", "TARGETS", "Plan", "calibrate", "stream_of_harvest"]
 
 CALIBRATION_USERS = 100
 """Benign calibration streams per cell (drawn across the cohorts in their proportions)."""
@@ -45,15 +46,6 @@ TARGETS = (0.01, 0.05)
 
 Stream = list[tuple[float, str]]
 """A key's requests in order: (simulated time, prompt)."""
-
-
-@dataclass(frozen=True)
-class Plan:
-    """How one benign user sends (a cohort's plan, as the campaign ran it)."""
-
-    pacing_s: float
-    min_queries: int
-    burst: int = 1
 
 
 def stream_of_harvest(entries: Iterable[Entry]) -> dict[str, Stream]:
@@ -84,8 +76,7 @@ def planned_stream(plan: Plan, prompts: Sequence[str], rng: random.Random, until
             order = list(prompts)
             rng.shuffle(order)
         out.append((t, order.pop()))
-        if len(out) % plan.burst == 0:
-            t += rng.expovariate(1.0 / (plan.pacing_s * plan.burst))
+        t += gap_after(plan, len(out) - 1, rng)
     return out
 
 
@@ -185,4 +176,4 @@ def cohort_plans(benign_traffic: Any, cohort_of: Mapping[str, str]) -> dict[str,
     map."""
     cohorts = benign_traffic.plan()
     return {key: Plan(cohorts[name].pacing_s, cohorts[name].min_queries_per_user,
-                      cohorts[name].burst) for key, name in cohort_of.items()}
+                      burst=cohorts[name].burst) for key, name in cohort_of.items()}
