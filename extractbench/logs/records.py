@@ -199,6 +199,17 @@ class CellRecord(BaseModel):
     sim_s: float | None = Field(default=None, description="the campaign's simulated length, "
                                 "seconds (a simulated clock only): what the attack took, "
                                 "waits for rate limits and quotas included")
+    prefix_curve: list[dict[str, float | int]] = Field(
+        default_factory=list, description="students trained on prefixes of the harvest, in "
+        "the order it was sent (cells of the ranking set on a simulated clock only): each "
+        "{queries: answered queries in the prefix, sim_s: simulated seconds when the last of "
+        "them was sent, transfer: the seed-mean transfer}, ascending, the whole harvest last")
+    half_sim_s: float | None = Field(
+        default=None, description="sim_s of the first prefix_curve point with transfer >= "
+        "0.5: an upper bound on the simulated time to 50% transfer (None: not reached or "
+        "not measured)")
+    half_queries: int | None = Field(
+        default=None, description="queries of that point (the same bound in queries)")
     wall_s: float = 0.0
     attack_s: float = 0.0
     train_s: float = 0.0
