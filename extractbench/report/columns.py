@@ -101,6 +101,44 @@ FLAGGED_CELLS: Final = "flagged_cells"
 TRANSFER_AT_FLAG: Final = "transfer_at_flag"
 WATERMARK_Z: Final = "watermark_z"
 WATERMARK_CONTROL_Z: Final = "watermark_control_z"
+FLAG_SIM_S: Final = "flag_sim_s"
+"""Simulated seconds from the campaign's start to the first flag of an attacker key."""
+
+# ----------------------------------------- detector calibration (extractbench.measure.calibration)
+CALIBRATION: Final = "calibration"
+"""The record's per-test calibration (a JSON object in the cells frame)."""
+CAL_TEST: Final = "cal_test"
+"""The detector test whose figures the cell's ``tpr_1 ... queries_5`` are: the one with the
+highest ``auc_tested`` (:func:`~extractbench.report.calibration.best_test`)."""
+TPR_1: Final = "tpr_1"
+"""Attacker keys above the test's threshold calibrated to 1% FPR on other benign streams."""
+TPR_5: Final = "tpr_5"
+FPR_1: Final = "fpr_1"
+"""The cell's own benign keys above the 1% threshold: the realised rate."""
+FPR_5: Final = "fpr_5"
+AUC_CAL: Final = "auc_cal"
+"""ROC AUC of the test's statistic, attacker keys against the cell's benign keys."""
+AUC_TESTED: Final = "auc_tested"
+"""The same against only the benign keys the test computed a statistic for."""
+BENIGN_TESTED: Final = "benign_tested"
+QUERIES_5: Final = "queries_5"
+"""Attacker queries until its first key crossed the 5% threshold (``nan``: never)."""
+CALIBRATION_FIGURES: Final = (TPR_1, TPR_5, FPR_1, FPR_5, AUC_CAL, AUC_TESTED, BENIGN_TESTED,
+                              QUERIES_5)
+"""The per-test figures a cell carries as columns (``auc`` of the record is ``auc_cal``)."""
+
+# ------------------------------------------------------- simulated time to 50% transfer
+HALF_SIM_S: Final = "half_sim_s"
+"""Simulated seconds of the first harvest prefix whose student reached 50% transfer: an
+upper bound on the time to 50% (``nan``: not reached or not measured)."""
+HALF_QUERIES: Final = "half_queries"
+PREFIX_POINTS: Final = "prefix_points"
+"""Points of the record's ``prefix_curve`` (0: the time to 50% was not measured)."""
+
+# ------------------------------------------------------------------ the hydra detector
+HYDRA_PREFIX: Final = "hydra_"
+HYDRA_FIGURES: Final = ("attacker_keys", "attacker_flagged", "benign_keys", "benign_flagged")
+"""The hydra sweep figures a cell carries as ``hydra_<name>`` columns."""
 
 OPTIONAL_NUMBERS: Final = (
     UTILITY, DEFENDED_SCORE, FPR, TPR, FLAGGED_AT,

@@ -14,6 +14,7 @@ import pandas as pd
 
 from extractbench.report import columns as c
 from extractbench.report.bootstrap import nanmean, records
+from extractbench.report.calibration import calibrated, sim_times
 from extractbench.report.curve import FloatArray
 from extractbench.report.rows import (
     Cohort,
@@ -26,8 +27,8 @@ from extractbench.report.rows import (
 )
 from extractbench.stats import bootstrap_mean, percentile_bounds, wilson_interval
 
-__all__ = ["MIN_BOOTSTRAP", "cohorts", "detection", "detection_rows", "fpr", "harmed",
-           "utility"]
+__all__ = ["MIN_BOOTSTRAP", "at_largest_budget", "cohorts", "detection", "detection_rows", "fpr",
+           "harmed", "utility"]
 
 
 def numbers(frame: pd.DataFrame, column: str) -> FloatArray:
@@ -216,18 +217,18 @@ def _plain_mean(rows: pd.DataFrame, column: str) -> float:
 
 def detection_rows(frame: pd.DataFrame) -> list[DetectionRow]:
     """Per (profile, attack) at that profile's largest budget: flags, transfer at the flag,
-    watermark; plain means over seeds of the cells' own numbers. Empty when no ok cell
-    records a flag or a watermark."""
+    watermark, the detector's calibration and the simulated times to the flag and to 50%
+    transfer; plain means over seeds of the cells' own numbers. Empty when no ok cell records
+    a flag, a watermark or a calibration."""
     ok = frame[frame[c.STATUS] == c.OK]
-    wanted = [n for n in (c.FLAGGED_AT, c.WATERMARK_Z) if n in ok and ok[n].notna().any()]
+    wanted = [n for n in (c.FLAGGED_AT, c.WATERMARK_Z, c.CAL_TEST)
+              if n in ok and ok[n].notna().any()]
     if ok.empty or not wanted:
         return []
     out: list[DetectionRow] = []
     for (profile, attack), group in ok.groupby([c.PROFILE, c.ATTACK], sort=False):
-        x = pd.to_numeric(group[c.BUDGET_QUERIES], errors="coerce").fillna(
-            pd.to_numeric(group[c.QUERIES], errors="coerce"))
-        top = group[x == x.max()]
-        flags = pd.to_numeric(top.get(c.FLAGGED_AT), errors="coerce") \
+        top = at_largest_budget(group)
+        flags = pd.to_numeric(top[c.FLAGGED_AT], errors="coerce") \
             if c.FLAGGED_AT in top else pd.Series(dtype=float)
         n_flag = int(flags.notna().sum())
         at_flag = None
@@ -238,8 +239,17 @@ def detection_rows(frame: pd.DataFrame) -> list[DetectionRow]:
         out.append(DetectionRow(
             str(profile), str(attack), tuple(dict.fromkeys(str(v) for v in top[c.BUDGET_LABEL])),
             _mean(top, c.TRANSFER), n_flag, len(top), _mean(top, c.FLAGGED_AT), at_flag,
-            _mean(top, c.WATERMARK_Z), _mean(top, c.WATERMARK_CONTROL_Z)))
+            _mean(top, c.WATERMARK_Z), _mean(top, c.WATERMARK_CONTROL_Z), calibrated(top),
+            sim_times(top)))
     return out
+
+
+def at_largest_budget(group: pd.DataFrame) -> pd.DataFrame:
+    """The cells of ``group`` at its largest budget: the largest query limit, or the most
+    queries spent for budgets without one."""
+    x = pd.to_numeric(group[c.BUDGET_QUERIES], errors="coerce").fillna(
+        pd.to_numeric(group[c.QUERIES], errors="coerce"))
+    return group[x == x.max()]
 
 
 def _mean(rows: pd.DataFrame, column: str) -> float:

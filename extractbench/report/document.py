@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["Est", "Figure", "Section", "Table", "TableCell", "est", "legend_items", "missing",
-           "num", "pct", "usd"]
+           "num", "pct", "sim_time", "usd"]
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,22 @@ def usd(value: object) -> str:
 def pct(value: object) -> str:
     """A share as a percentage with one decimal (a dash when missing)."""
     return "–" if missing(value) else f"{100 * float(value):.1f}%"  # type: ignore[arg-type]
+
+
+def sim_time(seconds: object) -> str:
+    """A simulated duration (a campaign's length, the time to a flag) in the unit that reads
+    best (``31 s``, ``12 min``, ``4.2 h``, ``3.0 d``); a dash on the wall clock (or when the
+    record does not say)."""
+    if missing(seconds):
+        return "–"
+    s = float(seconds)  # type: ignore[arg-type]
+    if s < 120:
+        return f"{s:.0f} s"
+    if s < 2 * 3600:
+        return f"{s / 60:.0f} min"
+    if s < 2 * 86400:
+        return f"{s / 3600:.1f} h"
+    return f"{s / 86400:.1f} d"
 
 
 def est(row: Any, name: str, fmt: Callable[[object], str] = num, note: str = "") -> Est:

@@ -22,6 +22,7 @@ from extractbench.logs.store import (
     load_records,
 )
 from extractbench.report import columns as c
+from extractbench.report.calibration import cell_columns
 from extractbench.report.columns import CELL_KEYS, OPTIONAL_NUMBERS
 from extractbench.stats import bootstrap_transfer_seeds, transfer_of
 
@@ -70,6 +71,7 @@ def _flatten(record: CellRecord) -> dict[str, object]:
         row[column] = record.budget.get(kind, math.nan)
     row[c.TOKENS] = record.input_tokens + record.output_tokens
     row[c.BUDGET_SHORT] = budget_short(record)
+    row.update(cell_columns(record))
     provenance = record.provenance.model_dump()
     row.update({name: provenance[name] for name in c.PROVENANCE_COLUMNS})
     row[c.ITEMS] = record.items
@@ -96,9 +98,13 @@ def records_frame(records: Iterable[CellRecord]) -> pd.DataFrame:
     ``budget_queries, budget_tokens, budget_usd`` (``nan`` when not limited); provenance
     gives ``scenario_name, scenario_hash, git_sha, ...``; ``tokens`` is input + output;
     ``budget_short`` says the campaign stopped before spending its budget
-    (:func:`budget_short`);
-    ``items`` holds the :class:`~extractbench.logs.records.ItemScores` object (or ``None``) for
-    re-bootstrapping. Fields added to :class:`CellRecord` later appear as columns too.
+    (:func:`budget_short`); ``cal_test, tpr_1, tpr_5, fpr_1, fpr_5, auc_cal, auc_tested,
+    benign_tested, queries_5`` are the calibration of the detector test that scores best,
+    ``prefix_points`` the length of ``prefix_curve``, ``hydra_attacker_keys, ...`` the hydra
+    sweep (:func:`~extractbench.report.calibration.cell_columns`); ``calibration``, ``hydra``
+    and ``prefix_curve`` themselves are JSON; ``items`` holds the
+    :class:`~extractbench.logs.records.ItemScores` object (or ``None``) for re-bootstrapping.
+    Fields added to :class:`CellRecord` later appear as columns too.
     """
     rows = [_flatten(r) for r in records]
     frame = pd.DataFrame(rows)

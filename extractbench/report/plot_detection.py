@@ -1,6 +1,7 @@
-"""The detection timeline: transfer against attacker queries with the query at which the
-defense first flagged the attacker and the transfer of a student trained on the pre-flag
-harvest."""
+"""The detection plots: the timeline (transfer against attacker queries with the query at
+which the defense first flagged the attacker and the transfer of a student trained on the
+pre-flag harvest), and the detector's calibration (TPR at thresholds calibrated to 1% and 5%
+FPR, and the tested ROC AUC, per defended profile and attack)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,25 @@ import pandas as pd
 from matplotlib.artist import Artist
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
 from extractbench.report import columns as c
-from extractbench.report.plot_style import curves_of, format_x, per_task, save, series_styles, style
+from extractbench.report.calibration import Calibrated, calibrated
+from extractbench.report.defender import at_largest_budget
+from extractbench.report.plot_style import (
+    curves_of,
+    format_x,
+    per_task,
+    profile_index,
+    profile_style,
+    save,
+    series_styles,
+    slug,
+    style,
+)
 from extractbench.report.plot_utility import yerr
 
-__all__ = ["plot_detection_timeline"]
+__all__ = ["plot_detection_calibration", "plot_detection_timeline"]
 
 
 def _flags(series: pd.DataFrame) -> tuple[float, float, float, float]:
@@ -133,3 +147,81 @@ def _never_everywhere(curves: pd.DataFrame, series: str) -> bool:
     """The series was never flagged at any budget of any attack."""
     rows = curves[curves[c.SERIES] == series]
     return c.FLAGGED_AT not in rows or bool(rows[c.FLAGGED_AT].isna().all())
+
+
+def _calibrations(cells: pd.DataFrame) -> list[tuple[str, str, Calibrated]]:
+    """(profile, attack, its calibration at its largest budget) of each pair that has one."""
+    out = []
+    for (profile, attack), group in cells.groupby([c.PROFILE, c.ATTACK], sort=False):
+        figures = calibrated(at_largest_budget(group))
+        if figures is not None:
+            out.append((str(profile), str(attack), figures))
+    return out
+
+
+def _zero(value: float) -> float:
+    return 0.0 if math.isnan(value) else value
+
+
+def plot_detection_calibration(frame: pd.DataFrame, path_stem: Path,
+                               order: Sequence[str] | None = None) -> list[Path]:
+    """Per defended (profile, attack) at its largest budget, the mean over seeds of the share
+    of attacker keys above the thresholds calibrated on benign streams to 1% FPR (hatched
+    bar) and 5% FPR (solid bar), and of the tested ROC AUC (diamond), each cell's best test
+    (:func:`~extractbench.report.calibration.best_test`). ``frame``: a cells frame
+    (:func:`~extractbench.report.frames.records_frame`). One figure per task with
+    calibration (``<path_stem>-<task>`` when the frame has several tasks); ``[]`` when no
+    record has calibration."""
+    if c.CAL_TEST not in frame or c.STATUS not in frame:
+        return []
+    ok = frame[frame[c.STATUS] == c.OK]
+    if ok[c.CAL_TEST].isna().all():
+        return []
+    tasks = list(dict.fromkeys(ok[c.TASK].astype(str)))
+    index = profile_index(list(dict.fromkeys(ok[c.PROFILE].astype(str))), order)
+    written: list[Path] = []
+    for task in tasks:
+        bars = _calibrations(ok[ok[c.TASK].astype(str) == task])
+        if not bars:
+            continue
+        stem = Path(path_stem)
+        if len(tasks) > 1:
+            stem = stem.with_name(f"{stem.name}-{slug(task)}")
+        with style():
+            fig = Figure(figsize=(max(4.8, 1.25 * len(bars) + 1.6), 4.4), layout="constrained")
+            ax = fig.subplots()
+            for i, (profile, _, cal) in enumerate(bars):
+                colour = profile_style(index[profile])[0]
+                for dx, tpr, solid in ((-0.19, cal.tpr_1, False), (0.19, cal.tpr_5, True)):
+                    ax.bar(i + dx, _zero(tpr), width=0.36, color=colour,
+                           alpha=1.0 if solid else 0.4, hatch=None if solid else "///",
+                           edgecolor="black" if solid else colour, linewidth=0.6, zorder=2)
+                    ax.text(i + dx, _zero(tpr) + 0.015,
+                            "–" if math.isnan(tpr) else f"{100 * tpr:.0f}%", ha="center",
+                            va="bottom", fontsize=6.5, zorder=3)
+                if not math.isnan(cal.auc_tested):
+                    ax.plot([i], [cal.auc_tested], marker="D", markersize=7, linestyle="none",
+                            markerfacecolor="white", markeredgecolor="black",
+                            markeredgewidth=1.2, zorder=4)
+            ax.axhline(0.5, color="#555555", linewidth=0.8, linestyle=(0, (1, 2)), zorder=1)
+            ax.set_xticks(range(len(bars)),
+                          [f"{p}\n{a}\n({', '.join(cal.tests)})" for p, a, cal in bars],
+                          fontsize=7.5)
+            pad = 0.1 + max(0.0, (3 - len(bars)) / 2)  # a lone pair keeps narrow bars
+            ax.set_xlim(-0.5 - pad, len(bars) - 0.5 + pad)
+            ax.set_ylim(0, 1.12)
+            ax.set_ylabel("TPR (share of attacker keys); AUC")
+            ax.set_xlabel("defended profile, attack (detector test)")
+            ax.set_title("thresholds calibrated on benign streams other than the cell's\n"
+                         "largest budget, mean over seeds", fontsize=8)
+            handles = [Patch(facecolor="#bbbbbb", edgecolor="#777777", hatch="///"),
+                       Patch(facecolor="#777777", edgecolor="black"),
+                       Line2D([], [], marker="D", markersize=7, linestyle="none",
+                              markerfacecolor="white", markeredgecolor="black"),
+                       Line2D([], [], color="#555555", linewidth=0.8, linestyle=(0, (1, 2)))]
+            fig.legend(handles, ["TPR at 1% FPR", "TPR at 5% FPR",
+                                 "AUC tested (vs benign keys the test scored)", "AUC 0.5: chance"],
+                       loc="outside lower center", ncols=2)
+            fig.suptitle(f"Detector calibration — task: {task}")
+            written += save(fig, stem)
+    return written

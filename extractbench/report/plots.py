@@ -1,7 +1,7 @@
 """Leaderboard plots: transfer vs budget and transfer vs dollars (one panel per attack plus the
-worst case), resistance vs utility (:mod:`~extractbench.report.plot_utility`) and the detection
-timeline (:mod:`~extractbench.report.plot_detection`); :func:`plot_report` draws them all from
-an :class:`~extractbench.report.analysis.Analysis`.
+worst case), resistance vs utility (:mod:`~extractbench.report.plot_utility`), the detection
+timeline and the detector's calibration (:mod:`~extractbench.report.plot_detection`);
+:func:`plot_report` draws them all from an :class:`~extractbench.report.analysis.Analysis`.
 
 Transfer is the seed mean with its bootstrap CI; 0 is the student trained without teacher data,
 1 is the teacher. The worst-case panel shows the analysis' worst case; nothing is recomputed
@@ -24,7 +24,7 @@ from extractbench.report import columns as c
 from extractbench.report.analysis import Analysis
 from extractbench.report.curve import pareto_front
 from extractbench.report.document import num
-from extractbench.report.plot_detection import plot_detection_timeline
+from extractbench.report.plot_detection import plot_detection_calibration, plot_detection_timeline
 from extractbench.report.plot_style import (
     Style,
     curves_of,
@@ -39,6 +39,7 @@ from extractbench.report.plot_utility import plot_resistance_vs_utility
 
 __all__ = [
     "pareto_front",
+    "plot_detection_calibration",
     "plot_detection_timeline",
     "plot_report",
     "plot_resistance_vs_utility",
@@ -210,4 +211,6 @@ def plot_report(analysis: Analysis, out_dir: Path) -> list[Path]:
     figures += plot_resistance_vs_utility(analysis.table, out_dir / "resistance_vs_utility",
                                           analysis.utility_threshold, order)
     figures += plot_detection_timeline(analysis.curves, out_dir / "detection_timeline", order)
+    figures += plot_detection_calibration(analysis.cells, out_dir / "detection_calibration",
+                                          order)
     return figures

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 
 from extractbench.report import columns as c
+from extractbench.report.calibration import Calibrated, SimTimes
 
 __all__ = [
     "Cohort",
@@ -293,3 +294,8 @@ class DetectionRow:
     """Mean watermark z (``nan`` when not recorded)."""
     watermark_control_z: float
     """Mean control z (``nan`` when not recorded)."""
+    calibration: Calibrated | None = None
+    """The detector's calibration (its best test per cell), when some cell carries it."""
+    times: SimTimes | None = None
+    """Simulated time to the first flag and to 50% transfer, when some cell ran on a
+    simulated clock."""

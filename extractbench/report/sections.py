@@ -13,8 +13,8 @@ import pandas as pd
 from extractbench.report import columns as c
 from extractbench.report.analysis import Analysis
 from extractbench.report.board import MAX_HARMED
+from extractbench.report.detection_table import detection_table
 from extractbench.report.document import (
-    Est,
     Figure,
     Section,
     Table,
@@ -22,13 +22,13 @@ from extractbench.report.document import (
     est,
     missing,
     num,
+    sim_time,
     usd,
 )
 from extractbench.report.profile_table import profile_table
 from extractbench.report.requirement import DECLARED
-from extractbench.report.rows import DetectionRow
 
-__all__ = ["CAPTIONS", "report_sections"]
+__all__ = ["CAPTIONS", "report_sections", "sim_time"]
 
 
 def _header(frame: pd.DataFrame, utility_threshold: float) -> Section:
@@ -73,26 +73,6 @@ def _header(frame: pd.DataFrame, utility_threshold: float) -> Section:
     return Section("", bullets=bullets, after=[text])
 
 
-def _detection_table(rows: Sequence[DetectionRow]) -> Table | None:
-    """Per (profile, attack) at that profile's largest budget: flags, transfer at the flag,
-    watermark (the analysis' :class:`~extractbench.report.rows.DetectionRow` s)."""
-    if not rows:
-        return None
-    headers = [c.PROFILE, c.ATTACK, "budget", c.TRANSFER, "flagged", "flagged at",
-               "transfer at flag", "watermark z", "control z"]
-    cells: list[list[TableCell]] = []
-    for r in rows:
-        at_flag = r.transfer_at_flag
-        taf = Est("–") if at_flag is None else est(
-            {"v": at_flag.value, "v_low": at_flag.low, "v_high": at_flag.high}, "v")
-        cells.append([
-            r.profile, r.attack, ", ".join(r.budgets), Est(num(r.transfer)),
-            f"{r.flagged}/{r.cells} seeds", num(r.flagged_at, 0) if r.flagged else "never", taf,
-            num(r.watermark_z), num(r.watermark_control_z),
-        ])
-    return Table(headers, cells)
-
-
 def _spent(row: dict[str, object]) -> str:
     """The queries a cell spent, ``600 of 1,000`` when it could not spend its budget."""
     spent, limit = num(row.get(c.QUERIES)), row.get(c.BUDGET_QUERIES)
@@ -100,21 +80,6 @@ def _spent(row: dict[str, object]) -> str:
     if not missing(short) and bool(short):
         return f"{spent} of {num(limit, 0)}" if not missing(limit) else f"{spent} (short)"
     return spent
-
-
-def sim_time(seconds: object) -> str:
-    """A campaign's simulated length in the unit that reads best (``31 s``, ``4.2 h``,
-    ``3.0 d``); a dash on the wall clock (or when the record does not say)."""
-    if missing(seconds):
-        return "–"
-    s = float(seconds)  # type: ignore[arg-type]
-    if s < 120:
-        return f"{s:.0f} s"
-    if s < 2 * 3600:
-        return f"{s / 60:.0f} min"
-    if s < 2 * 86400:
-        return f"{s / 3600:.1f} h"
-    return f"{s / 86400:.1f} d"
 
 
 def _steps(row: dict[str, object]) -> str:
@@ -177,6 +142,12 @@ CAPTIONS = {
                           "attack. A vertical line marks the query at which the defense first "
                           "flagged the attacker; a star marks the transfer of a student "
                           "trained only on what was harvested before the flag.",
+    "detection_calibration": "Detector calibration: for each defended profile and attack at "
+                             "its largest budget (mean over seeds), the share of attacker "
+                             "keys above thresholds calibrated on benign streams to 1% and "
+                             "5% FPR (bars), and the ROC AUC against the benign keys the "
+                             "test scored (diamond; 0.5 is chance). Each cell's best test "
+                             "(highest tested AUC) is shown, named under the bars.",
 }
 """The caption of each plot, by file stem."""
 
@@ -298,13 +269,21 @@ def report_sections(analysis: Analysis, figures: Sequence[Path]) -> list[Section
             "The same figures per task family; ranks are within each task's table, each on "
             "its own ranking set and common budgets.", *_ranking_text(analysis, tasks, None)],
             table=profile_table(task_table, [c.PROFILE, c.TASK], False)))
-    detection = _detection_table(analysis.detection)
+    detection = detection_table(analysis.detection)
     if detection is not None:
         sections.append(Section("Detection and attribution", [
             "Per profile and attack at its largest budget (means over seeds). *Transfer at "
-            "flag*: a student trained only on what was harvested before the first flag. The "
-            "watermark z on the student's outputs is next to the z of a clean control "
-            "student: only the difference is evidence."], table=detection))
+            "flag*: a student trained only on what was harvested before the first flag "
+            "(transfer-before-detection). Where the detector was calibrated (a simulated "
+            "clock), its thresholds are set on benign streams other than the cell's to 1% and "
+            "5% FPR: *TPR* is the share of attacker keys above them (the FPR they gave on the "
+            "cell's own benign keys in parentheses), *AUC tested* the ROC AUC against the "
+            "benign keys the test scored, and *queries to 5% threshold* the attacker queries "
+            "until a key crossed it; each cell shows its best test (highest tested AUC), which "
+            "favours the detector. *Sim time to 50%* is an upper bound (`≤`): the first "
+            "harvest prefix whose student reached 50% transfer. The watermark z on the "
+            "student's outputs is next to the z of a clean control student: only the "
+            "difference is evidence."], table=detection))
     figs = _figures(figures)
     if figs:
         sections.append(Section("Plots", figures=figs))

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["PLOT_STEMS", "ReportError", "write_leaderboard"]
 
 PLOT_STEMS = ("transfer_vs_budget", "transfer_vs_cost", "resistance_vs_utility",
-              "detection_timeline")
+              "detection_timeline", "detection_calibration")
 """The file stems of the report's figures (``<stem>.png``, or ``<stem>-<task>.png``)."""
 
 TITLE = "extractbench leaderboard"

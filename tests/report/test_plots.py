@@ -12,6 +12,7 @@ from extractbench.report.frames import records_frame, seed_means
 from extractbench.report.plot_style import series_styles
 from extractbench.report.plots import (
     pareto_front,
+    plot_detection_calibration,
     plot_detection_timeline,
     plot_resistance_vs_utility,
     plot_transfer_vs_budget,
@@ -144,3 +145,19 @@ def test_a_profile_keeps_its_style_across_figures() -> None:
     only_open = series_styles(series[series["profile"] == "open"], order)
     assert only_open["open"][1:] == full["open"][1:]  # colour, marker, line style
     assert full["open"][1] != full["guarded"][1]
+
+
+def test_detection_calibration(tmp_path: Path) -> None:
+    figures = {"threshold_1": 3.0, "tpr_1": 0.25, "fpr_1": 0.0, "threshold_5": 2.0,
+               "tpr_5": 0.75, "fpr_5": 0.05, "auc": 0.9, "auc_tested": 0.8,
+               "benign_tested": 8, "queries_5": 120}
+    records = grid(("arith", "copy"))
+    assert plot_detection_calibration(records_frame(records), tmp_path / "none") == []
+    records += [cell_record("detector", "random", 1000, 0.4, task="arith",
+                            defenses=["detector"], calibration={"prada": figures})]
+    paths = plot_detection_calibration(records_frame(records), tmp_path / "dc")
+    _assert_images(paths, {"dc-arith"})  # copy has no calibration: no figure
+    svg = (tmp_path / "dc-arith.svg").read_text()
+    for text in ("Detector calibration", "task: arith", "TPR at 1% FPR", "TPR at 5% FPR",
+                 "AUC tested", "(prada)", "75%", "25%"):
+        assert text in svg, text
