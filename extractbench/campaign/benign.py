@@ -39,8 +39,8 @@ from extractbench.endpoints.clients import (
 from extractbench.logs.harvest import HarvestLog, pairs
 from extractbench.tasks.base import Task, TaskItem, prompt_hash
 
-__all__ = ["BenignEntry", "BenignResult", "DefendedScore", "UserPlan", "defended_score",
-           "run_benign"]
+__all__ = ["CUSTOMER_LEADS", "BenignEntry", "BenignResult", "DefendedScore", "UserPlan",
+           "asked", "defended_score", "run_benign", "user_prompts"]
 
 MAX_RETRY_WAIT_S = 30.0
 """A benign user waits at most this long for a 429's retry-after before its next request."""
@@ -55,6 +55,43 @@ class UserPlan:
     min_queries: int = 0
     max_queries: int | None = None
     burst: int = 1
+    prompts: str = "matched"
+    """``matched``: the task's benign prompts as the attack pool words them; ``customer``: in
+    the user's own wording (:data:`CUSTOMER_LEADS`)."""
+    focus: int | None = None
+    """Ask about only this many of the benign items (the user's own, drawn once), again and
+    again; ``None``: all of them."""
+
+
+CUSTOMER_LEADS = ("Hello! ", "Hey! ", "Good morning. ", "Question: ", "Quick one: ",
+                  "Hi there! ", "One more: ", "Hello, ")
+"""How customer-worded users open every request, one habit per user: wordings no shipped
+attack sends (stealth's greetings are others), so a content test could tell them from the
+pool. Only a teacher that reads a request past its greeting answers them as it answers the
+pool (of the shipped ones, ``classify-ref``: its tickets carry the question)."""
+
+
+def user_prompts(plan: UserPlan, prompts: Sequence[str], rng: random.Random) -> list[str]:
+    """The prompts one user with ``plan`` asks, in the split's order: its ``focus`` share of
+    them, in its wording. A matched user with no focus asks them all and draws nothing from
+    ``rng``."""
+    mine = list(prompts)
+    if plan.focus is not None and plan.focus < len(mine):
+        mine = [mine[i] for i in sorted(rng.sample(range(len(mine)), plan.focus))]
+    if plan.prompts == "customer":
+        lead = rng.choice(CUSTOMER_LEADS)
+        mine = [lead + p for p in mine]
+    elif plan.prompts != "matched":
+        raise ValueError(f"run_benign: prompts must be matched or customer, got {plan.prompts!r}")
+    return mine
+
+
+def asked(prompt: str) -> str:
+    """The benign item's prompt a (customer-worded) request asks."""
+    for lead in CUSTOMER_LEADS:
+        if prompt.startswith(lead):
+            return prompt[len(lead):]
+    return prompt
 
 
 @dataclass(frozen=True)
@@ -114,9 +151,9 @@ class BenignResult:
         score 0), of ``keys`` only when given; ``None`` when none was sent."""
         by_prompt = {i.prompt: i for i in items}
         wanted = None if keys is None else set(keys)
-        scored = [task.score(task.extract(e.text), by_prompt[e.prompt]) if e.text is not None
-                  else 0.0 for e in self.entries if e.prompt in by_prompt
-                  and (wanted is None or e.key_id in wanted)]
+        scored = [task.score(task.extract(e.text), by_prompt[asked(e.prompt)])
+                  if e.text is not None else 0.0 for e in self.entries
+                  if asked(e.prompt) in by_prompt and (wanted is None or e.key_id in wanted)]
         return sum(scored) / len(scored) if scored else None
 
 
@@ -190,6 +227,7 @@ async def _user(sdk: EndpointClient, key_id: str, api_key: str, prompts: list[st
                 rng: random.Random, result: BenignResult, log: IO[str] | None) -> None:
     if plan.pacing_s <= 0 or plan.burst < 1:
         raise ValueError(f"run_benign: {key_id}: pacing_s must be > 0 and burst >= 1")
+    prompts = user_prompts(plan, prompts, rng)
     min_n, max_n = plan.min_queries, plan.max_queries
     order: list[str] = []
     sent = 0
@@ -264,6 +302,7 @@ async def _sim_user(sdk: EndpointClient, key_id: str, api_key: str, prompts: lis
                     rng: random.Random, result: BenignResult, log: IO[str] | None) -> None:
     if plan.pacing_s <= 0 or plan.burst < 1:
         raise ValueError(f"run_benign: {key_id}: pacing_s must be > 0 and burst >= 1")
+    prompts = user_prompts(plan, prompts, rng)
     lanes = 1 if clock.serial else UNORDERED_LANES
     order: list[str] = []
     sent = 0

@@ -271,6 +271,17 @@ class Cohort(_Model):
         default=1, ge=1, le=1000,
         description="requests a user sends back to back before its next gap (whose mean is "
         "then burst x pacing_s, so the mean rate stays 1 / pacing_s)")
+    prompts: Literal["matched", "customer"] = Field(
+        default="matched", description="matched: the task's benign prompts worded as the "
+        "attack pool words them (what no content test can tell from an attack); customer: "
+        "each user opens every request its own way, in wordings no shipped attack sends; "
+        "on a task whose teacher does not read past a greeting (of the shipped families, "
+        "all but classification) the users send matched prompts, and the record's cohort "
+        "figures say which they sent")
+    focus: int | None = Field(
+        default=None, ge=1, le=100_000, description="each user asks about only this many of "
+        "the benign items, its own, again and again (a customer with a few products); "
+        "default: the whole benign split")
 
 
 class BenignTraffic(_Model):
@@ -672,6 +683,11 @@ def scenario_hash(scenario: Scenario) -> str:
         data.pop("clock")
     if data.get("benign_traffic", {}).get("cohorts", 0) is None:  # and no cohorts
         data["benign_traffic"].pop("cohorts")
+    for cohort in (data.get("benign_traffic", {}).get("cohorts") or {}).values():
+        if cohort.get("prompts") == "matched":  # and matched prompts, unfocused
+            cohort.pop("prompts")
+        if cohort.get("focus") is None:
+            cohort.pop("focus", None)
     for budget in data.get("budgets", []):  # and a budget without an accounts limit
         if budget.get("accounts") is None:
             budget.pop("accounts", None)

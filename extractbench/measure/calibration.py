@@ -31,7 +31,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from extractbench.campaign.benign import UserPlan as Plan
-from extractbench.campaign.benign import gap_after
+from extractbench.campaign.benign import gap_after, user_prompts
 from extractbench.defenses.base import RequestContext
 from extractbench.defenses.detector import Detector
 from extractbench.logs.harvest import Entry, ErrorEntry, ResponseEntry
@@ -70,6 +70,7 @@ def planned_stream(plan: Plan, prompts: Sequence[str], rng: random.Random, until
     ``cap`` requests (unless its minimum is more): the campaign's rule for its users."""
     out: Stream = []
     order: list[str] = []
+    prompts = user_prompts(plan, prompts, rng)
     t = rng.random() * plan.pacing_s * plan.burst
     while len(out) < plan.min_queries or (t < until and len(out) < cap):
         if not order:
@@ -171,9 +172,15 @@ def benign_streams(entries: Iterable[Any]) -> dict[str, Stream]:
     return {k: [(t, p) for _, t, p in sorted(v)] for k, v in out.items()}
 
 
-def cohort_plans(benign_traffic: Any, cohort_of: Mapping[str, str]) -> dict[str, Plan]:
+def cohort_plans(benign_traffic: Any, cohort_of: Mapping[str, str],
+                 task: Any = None) -> dict[str, Plan]:
     """Each benign key's plan, from a scenario's ``benign_traffic`` and the key -> cohort
-    map."""
+    map. On a ``task`` whose teacher does not answer customer wordings (``customer_wording``
+    false) a customer cohort sends matched prompts: otherwise its utility would measure the
+    teacher, not the defense."""
     cohorts = benign_traffic.plan()
+    customer = task is None or bool(getattr(task, "customer_wording", False))
     return {key: Plan(cohorts[name].pacing_s, cohorts[name].min_queries_per_user,
-                      burst=cohorts[name].burst) for key, name in cohort_of.items()}
+                      burst=cohorts[name].burst,
+                      prompts=cohorts[name].prompts if customer else "matched",
+                      focus=cohorts[name].focus) for key, name in cohort_of.items()}

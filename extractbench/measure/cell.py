@@ -117,7 +117,7 @@ class CellRunner:
             return {}
         attacker = stream_of_harvest(entries)
         return calibrate(dict(det.params), attacker, benign_streams(got.benign.entries),
-                         cohort_plans(self.sc.benign_traffic, self.fleet.keys.cohort_of),
+                         cohort_plans(self.sc.benign_traffic, self.fleet.keys.cohort_of, task),
                          [i.prompt for i in task.split("benign")], until=got.sim_s,
                          cap=max(map(len, attacker.values()), default=0), seed=cell.seed)
 
@@ -183,6 +183,15 @@ class CellRunner:
                                          simulated=got_campaign.sim_s is not None)
             detection["calibration"] = self._calibration(cell, entries, got_campaign, task)
             detection["hydra"] = self._hydra(cell, entries, got_campaign)
+        # how fast it leaked in simulated time (the cells the board ranks on)
+        ranking = self.sc.ranking
+        if (got_campaign.sim_s is not None and ranking is not None
+                and ranking.tasks is not None and cell.task in ranking.tasks):
+            from extractbench.measure.prefix import prefix_fields
+
+            self.progress.status(f"{cell.id}: students on harvest prefixes")
+            detection.update(prefix_fields(entries, spec, cell.seed, task, t_scores, base,
+                                           interval.value))
         # 5. attribution (a watermark on the profile)
         watermark = watermark_fields(
             self.fleet.defenses(cell.endpoint),

@@ -43,7 +43,8 @@ class Collected:
 def collect(sc: Scenario, fleet: Fleet, cell: Cell, task: Task, harvest_path: Path,
             run_dir: Path, run_id: str, progress: Progress) -> Collected:
     """Run the cell's attack (with benign traffic on a defended profile) to completion."""
-    from extractbench.campaign.benign import UserPlan, run_benign
+    from extractbench.campaign.benign import run_benign
+    from extractbench.measure.calibration import cohort_plans
 
     live = fleet.live[cell.endpoint]
     spec = sc.attacks[cell.attack]
@@ -75,10 +76,7 @@ def collect(sc: Scenario, fleet: Fleet, cell: Cell, task: Task, harvest_path: Pa
         may_send=hygiene.may_send,  # the oracle refuses what slips through
     )
     with_benign = live.pipeline is not None and bool(benign_split)
-    cohorts = sc.benign_traffic.plan()
-    plans = {kid: UserPlan(cohorts[name].pacing_s, cohorts[name].min_queries_per_user,
-                           burst=cohorts[name].burst)
-             for kid, name in fleet.keys.cohort_of.items()}
+    plans = cohort_plans(sc.benign_traffic, fleet.keys.cohort_of, task)
 
     async def go() -> tuple[str, Any]:
         stop = asyncio.Event()

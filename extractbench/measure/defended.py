@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from extractbench.attacks.base import train_pairs
+from extractbench.campaign.benign import asked
 from extractbench.config.scenario import StudentSpec
 from extractbench.defenses.base import AuditEvent
 from extractbench.logs.harvest import Entry
@@ -44,6 +45,8 @@ def cohort_figures(events: Sequence[AuditEvent], benign: Any, task: Task,
             keys=len(keys), queries=len(sent), answered=sum(e.ok for e in sent),
             flagged_keys=len(flagged_keys(events, keys)),
             harmed_keys=len(harmed_keys(events, keys)), received_score=received,
+            prompts=("customer" if any(asked(e.prompt) != e.prompt for e in sent)
+                     else "matched") if sent else None,
             utility=received / teacher_score if received is not None and teacher_score
             else None)
     return out

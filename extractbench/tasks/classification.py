@@ -126,6 +126,9 @@ class Classification:
     name = "classification"
     reasoning_suffix: str | None = None
     labels = LABELS
+    customer_wording = True
+    """The teacher routes a ticket whatever greeting opens the request (measured on the
+    benign split: the same score under each of ``benign.CUSTOMER_LEADS``)."""
 
     def __init__(self, seed: int, sizes: dict[str, int], products: int = 120,
                  reference_model: str = REFERENCE_MODEL) -> None:

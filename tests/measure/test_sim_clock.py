@@ -55,8 +55,10 @@ students:
 seeds: [5]
 benign_traffic:
   cohorts:
-    light: {users: 4, pacing_s: 600, min_queries_per_user: 3}
-    heavy: {users: 3, pacing_s: 0.5, min_queries_per_user: 40, burst: 4}
+    light: {users: 4, pacing_s: 600, min_queries_per_user: 3, prompts: customer}
+    heavy: {users: 3, pacing_s: 0.5, min_queries_per_user: 40, burst: 4, focus: 10}
+# the ranked task's cells train students on prefixes of the harvest
+ranking: {attacks: [rp, st], budgets: [q150], tasks: [cls]}
 """
 
 WALL_CLOCK_FIELDS = {"run_id", "wall_s", "attack_s", "train_s", "eval_s", "provenance",
@@ -125,6 +127,40 @@ def test_defended_cells_are_reproducible_on_the_simulated_clock(tmp_path: Path) 
     # calibration users follow the campaign's own rule: replayed with a benign user's seed,
     # the planned stream is exactly what that user sent in the cell
     _plans_replay_the_benign_users(tmp_path / "sim.yaml", run_a, by[("detector", "rp")])
+
+    # the cohorts asked what their plans say: light users in their own wording (one lead
+    # each, none the pool or stealth sends), heavy users about ten items of their own
+    from extractbench.campaign.benign import CUSTOMER_LEADS, asked
+
+    sent = [json.loads(x) for x in (run_a / "benign" / "detector__cls__rp__q150__lin__s5.jsonl")
+            .read_text().splitlines()]
+    light = {e["key_id"] for e in sent if "-light-" in e["key_id"]}
+    for key in light:
+        leads = {next((ld for ld in CUSTOMER_LEADS if e["prompt"].startswith(ld)), None)
+                 for e in sent if e["key_id"] == key}
+        assert len(leads) == 1 and None not in leads, (key, leads)
+    heavy = {e["key_id"] for e in sent if "-heavy-" in e["key_id"]}
+    assert len(heavy) == 3 and light
+    for key in heavy:
+        mine = [e["prompt"] for e in sent if e["key_id"] == key]
+        assert len(mine) >= 40 and len(set(mine)) == 10 and mine == [asked(m) for m in mine]
+    # and the light users' answers were scored (their wording stripped to the item's)
+    assert by[("detector", "rp")]["benign_cohorts"]["light"]["received_score"] is not None
+
+    # students on prefixes of the harvest: ascending in queries and simulated time, the whole
+    # harvest last; the 50% bound is the first point at 50% or more
+    for r in first:
+        curve = r["prefix_curve"]
+        assert len(curve) == 4, r["cell_id"]
+        assert [p["queries"] for p in curve] == sorted({p["queries"] for p in curve})
+        assert [p["sim_s"] for p in curve] == sorted(p["sim_s"] for p in curve)
+        assert curve[-1]["queries"] == r["harvest_pairs"]
+        assert curve[-1]["transfer"] == r["transfer"]["value"]
+        half = next((p for p in curve if p["transfer"] >= 0.5), None)
+        assert r["half_sim_s"] == (half["sim_s"] if half else None)
+    # each prefix trained its own student (at 150 queries these defended cells leak little,
+    # so the curve is flat and noisy: the check is that the points differ, not that they rise)
+    assert sum(len({p["transfer"] for p in r["prefix_curve"]}) > 2 for r in first) >= 6
 
     # waiting out a rate limit cost simulated time: every answer past the burst of 10 waited
     # for the bucket's 2 s, and the unlimited stealth campaign took a fraction of that
