@@ -193,3 +193,33 @@ def test_bad_arguments(task: Task) -> None:
         asyncio.run(go(pacing_s=0))
     with pytest.raises(ValueError, match="max_tokens must be >= 1"):
         asyncio.run(go(max_tokens=0))
+
+
+def test_user_prompts_follow_the_plan() -> None:
+    """Matched users ask the whole split and draw nothing from their generator (so the
+    streams of matched cohorts are what they always were); customer users open every
+    request with their own greeting, none of which an attack sends; focused users ask
+    about only their own few items."""
+    import random
+
+    from extractbench.attacks.stealth import _PREFIXES
+    from extractbench.campaign.benign import CUSTOMER_LEADS, UserPlan, asked, user_prompts
+
+    prompts = [f"Which team? Ticket: item {i}" for i in range(30)]
+    rng = random.Random(1)
+    state = rng.getstate()
+    assert user_prompts(UserPlan(1.0), prompts, rng) == prompts
+    assert rng.getstate() == state
+    leads_used = set()
+    for user in range(20):
+        mine = user_prompts(UserPlan(1.0, prompts="customer"), prompts, random.Random(user))
+        leads = {lead for lead in CUSTOMER_LEADS for p in mine if p.startswith(lead)}
+        assert len(leads) == 1 and [asked(p) for p in mine] == prompts
+        leads_used |= leads
+    assert len(leads_used) > 3  # users differ
+    assert not {p.strip() for p in _PREFIXES if p} & {lead.strip() for lead in CUSTOMER_LEADS}
+    slices = [user_prompts(UserPlan(1.0, focus=5), prompts, random.Random(u)) for u in range(4)]
+    assert all(len(s) == 5 and set(s) <= set(prompts) for s in slices)
+    assert len({tuple(s) for s in slices}) == 4  # each user its own
+    with pytest.raises(ValueError, match="matched or customer"):
+        user_prompts(UserPlan(1.0, prompts="shouting"), prompts, random.Random(0))

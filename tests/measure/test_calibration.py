@@ -87,3 +87,19 @@ def test_a_planned_user_sends_its_minimum_then_stops_at_the_end_or_the_cap() -> 
                            random.Random(1), until=0.0, cap=0)
     times = [t for t, _ in burst]
     assert times[0] == times[3] and times[4] == times[7] and times[3] < times[4]
+
+
+def test_customer_cohorts_send_matched_prompts_where_the_teacher_reads_no_greeting() -> None:
+    from extractbench.config.scenario import BenignTraffic
+    from extractbench.measure.calibration import cohort_plans
+    from extractbench.tasks import TASKS
+
+    traffic = BenignTraffic.model_validate({"cohorts": {
+        "c": {"users": 2, "prompts": "customer", "focus": 3}, "m": {"users": 1}}})
+    cohort_of = {"benign-c-0": "c", "benign-c-1": "c", "benign-m-0": "m"}
+    sizes = {"attack_pool": 50, "heldout": 10, "benign": 10}
+    cls = cohort_plans(traffic, cohort_of, TASKS.get("classification")(0, sizes))
+    arith = cohort_plans(traffic, cohort_of, TASKS.get("arithmetic")(0, sizes))
+    assert [cls[k].prompts for k in sorted(cls)] == ["customer", "customer", "matched"]
+    assert {p.prompts for p in arith.values()} == {"matched"}
+    assert arith["benign-c-0"].focus == cls["benign-c-0"].focus == 3  # focus stays

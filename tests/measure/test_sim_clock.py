@@ -146,6 +146,8 @@ def test_defended_cells_are_reproducible_on_the_simulated_clock(tmp_path: Path) 
         assert len(mine) >= 40 and len(set(mine)) == 10 and mine == [asked(m) for m in mine]
     # and the light users' answers were scored (their wording stripped to the item's)
     assert by[("detector", "rp")]["benign_cohorts"]["light"]["received_score"] is not None
+    assert {n: c["prompts"] for n, c in by[("detector", "rp")]["benign_cohorts"].items()} == {
+        "light": "customer", "heavy": "matched"}
 
     # students on prefixes of the harvest: ascending in queries and simulated time, the whole
     # harvest last; the 50% bound is the first point at 50% or more

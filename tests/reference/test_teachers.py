@@ -133,3 +133,32 @@ def test_shipped_teacher_is_accurate(name: str) -> None:
     for e in SPECS[name].evals:
         small = EvalSpec(e.label, e.family, e.params, e.reasoning, heldout=60, seed=7)
         assert evaluate(model, small.task(), small.reasoning) >= 0.9, e.label
+
+
+@pytest.mark.parametrize("family", sorted(FAMILY_TEACHERS))
+def test_customer_wording_says_what_the_teacher_answers(family: str) -> None:
+    """A task that takes customer-worded benign users (``customer_wording``) has a teacher
+    that answers every customer greeting as it answers the pool's wording; a task that does
+    not, has a teacher that does not (so its users are sent matched prompts instead)."""
+    from extractbench.campaign.benign import CUSTOMER_LEADS
+    from extractbench.reference.generation import greedy
+
+    name = FAMILY_TEACHERS[family]
+    if not model_path(name).exists():
+        pytest.skip(f"{name} weights missing (extractbench train-reference {name})")
+    task = TASKS.get(family)(0, {"attack_pool": 50, "heldout": 10, "benign": 40})
+    items = task.split("benign")
+    model = reference.load_reference(name)
+
+    def score(lead: str) -> float:
+        out = greedy(model, [lead + i.prompt for i in items], task.max_answer_tokens)
+        total = sum(task.score(task.extract(o), i) for o, i in zip(out, items, strict=True))
+        return total / len(items)
+
+    plain = score("")
+    worst = min(score(lead) for lead in CUSTOMER_LEADS)
+    assert plain >= 0.9
+    if getattr(task, "customer_wording", False):
+        assert worst >= plain - 0.05
+    else:
+        assert worst < plain - 0.3
