@@ -157,6 +157,8 @@ class Ledger:
                         stop=req.stop,
                         logprobs=req.logprobs,
                         top_logprobs=req.top_logprobs,
+                        logit_bias=({str(k): v for k, v in req.logit_bias.items()}
+                                    if req.logit_bias else None),
                     ),
                 ),
                 response=ResponseRecord(

@@ -229,6 +229,7 @@ class Oracle:
         top_logprobs: int | None = None,
         stop: list[str] | None = None,
         pace_s: float = 0.0,
+        logit_bias: dict[int, float] | None = None,
     ) -> QueryOutcome:
         """Send one single-turn prompt. Returns an :class:`Answer` or a :class:`Failure`;
         raises :class:`BudgetExhausted` when the budget cannot cover it. ``key_index`` picks a
@@ -243,7 +244,8 @@ class Oracle:
         self._bind_loop()
         req = QueryRequest(prompt=prompt, max_tokens=max_tokens, temperature=temperature,
                            top_p=top_p, seed=seed, logprobs=logprobs or bool(top_logprobs),
-                           top_logprobs=top_logprobs or None, stop=list(stop) if stop else None)
+                           top_logprobs=top_logprobs or None, stop=list(stop) if stop else None,
+                           logit_bias=dict(logit_bias) if logit_bias else None)
         index = self._next_index
         self._next_index += 1
         step = self._replay.step(index, key_index, req, self._next_index)

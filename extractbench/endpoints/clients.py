@@ -73,6 +73,9 @@ class QueryRequest:
     logprobs: bool = False
     top_logprobs: int | None = None
     stop: list[str] | None = None
+    logit_bias: dict[int, float] | None = None
+    """Token id -> bias added to its logit (OpenAI-compatible endpoints; the Messages API has
+    none, and the Anthropic client sends none)."""
     sim_time: float | None = None
     """Simulated seconds since the campaign began, sent as the ``x-extractbench-sim-time``
     header: a reference endpoint on a simulated clock (:mod:`extractbench.campaign.simclock`)
@@ -247,6 +250,8 @@ class OpenAIChatClient(_SdkClient):
             kwargs["logprobs"] = True
             if req.top_logprobs:
                 kwargs["top_logprobs"] = req.top_logprobs
+        if req.logit_bias:
+            kwargs["logit_bias"] = {str(k): v for k, v in req.logit_bias.items()}
         if ep.stream:
             kwargs["stream"] = True
             kwargs["stream_options"] = {"include_usage": True}

@@ -118,6 +118,7 @@ class RequestParams(_Model):
     stop: list[str] | None = None
     logprobs: bool = False
     top_logprobs: int | None = None
+    logit_bias: dict[str, float] | None = None
 
 
 class RequestRecord(_Model):
