@@ -38,7 +38,7 @@ DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
         'patience': 3},
     ('attack', 'stealth'): {'paraphrase': 0.5, 'benign_share': 0.2, 'per_key_rpm': None,
         'jitter': 0.5, 'max_per_key': None, 'slowdown': 2.0, 'per_key_batch': 8,
-        'temperature': 0.0, 'max_tokens': None, 'patience': 3},
+        'temperature': 0.0, 'max_tokens': None, 'patience': 3, 'adapt': False},
     ('attack', 'synthetic'): {'mode': 'template', 'recombine': 0.25, 'batch': 32,
         'instruct_share': 0.5, 'probe': 8, 'min_yield': 0.25, 'temperature': 0.0,
         'max_tokens': None, 'patience': 3},

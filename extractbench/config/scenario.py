@@ -166,6 +166,10 @@ class AttackSpec(_Model):
     params: PlainParams = Field(default_factory=dict)
     concurrency: int = Field(default=8, gt=0, le=256)
     keys: int = Field(default=1, gt=0, le=1000, description="attacker API keys to spread over")
+    knows: Literal["nothing", "kind", "params"] = Field(
+        default="nothing", description="the threat model: what the attacker knows of the "
+        "endpoint's defenses (nothing; their kind, and so their default parameters; their "
+        "parameters); an adaptive attack reads it")
 
 
 class StudentSpec(_Model):
@@ -688,6 +692,9 @@ def scenario_hash(scenario: Scenario) -> str:
             cohort.pop("prompts")
         if cohort.get("focus") is None:
             cohort.pop("focus", None)
+    for attack in data.get("attacks", {}).values():  # and an attacker who knows nothing
+        if attack.get("knows") == "nothing":
+            attack.pop("knows")
     for budget in data.get("budgets", []):  # and a budget without an accounts limit
         if budget.get("accounts") is None:
             budget.pop("accounts", None)

@@ -95,6 +95,9 @@ class CellRecord(BaseModel):
     task: str
     attack: str
     attack_params: dict[str, object] = Field(default_factory=dict)
+    knows: Literal["nothing", "kind", "params"] = Field(
+        default="nothing", description="the attacker's threat model: what it knew of the "
+        "defenses (the attack's `knows:` in the scenario)")
     student: str
     student_params: dict[str, object] = Field(default_factory=dict)
     budget: dict[str, float] = Field(description="limits: any of queries, tokens, usd")

@@ -75,6 +75,7 @@ class CellRunner:
             model=self.fleet.model_for(cell.endpoint, cell.task),
             task=cell.task, attack=cell.attack,
             attack_params=dict(self.sc.attacks[cell.attack].params),
+            knows=self.sc.attacks[cell.attack].knows,
             student=cell.student, student_params=dict(self.sc.students[cell.student].params),
             budget=cell.budget.model_dump(exclude_none=True), budget_label=cell.budget.label(),
             seed=cell.seed,

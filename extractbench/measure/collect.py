@@ -40,6 +40,13 @@ class Collected:
     """The campaign's simulated length (``None`` on the wall clock)."""
 
 
+def known_defenses(specs: Any, knows: str) -> list[tuple[str, dict[str, Any]]]:
+    """What an attacker with threat model ``knows`` sees of a defense stack."""
+    if knows == "nothing":
+        return []
+    return [(d.name, dict(d.params) if knows == "params" else {}) for d in specs]
+
+
 def collect(sc: Scenario, fleet: Fleet, cell: Cell, task: Task, harvest_path: Path,
             run_dir: Path, run_id: str, progress: Progress) -> Collected:
     """Run the cell's attack (with benign traffic on a defended profile) to completion."""
@@ -74,6 +81,7 @@ def collect(sc: Scenario, fleet: Fleet, cell: Cell, task: Task, harvest_path: Pa
         reasoning_suffix=getattr(task, "reasoning_suffix", None),
         reasoning_max_tokens=getattr(task, "reasoning_max_tokens", None),
         may_send=hygiene.may_send,  # the oracle refuses what slips through
+        defenses=known_defenses(sc.endpoints[cell.endpoint].defenses, spec.knows),
     )
     with_benign = live.pipeline is not None and bool(benign_split)
     plans = cohort_plans(sc.benign_traffic, fleet.keys.cohort_of, task)

@@ -171,6 +171,24 @@ MIN_SEEDS = 3
 spread between training runs (issue 13)."""
 
 
+KNOWS = {"nothing": "nothing of the defenses", "kind": "the defenses' kind (and so their "
+         "default parameters)", "params": "the defenses' parameters"}
+"""The threat models (an attack's ``knows:``), in words."""
+
+
+def _threat_model(analysis: Analysis, attacks: set[str]) -> str:
+    """The threat model the worst case assumes: the most any attack of the set knew."""
+    cells = analysis.cells
+    if "knows" not in cells or not attacks:
+        return ""
+    known = set(cells.loc[cells[c.ATTACK].isin(attacks), "knows"].dropna())
+    best = next((k for k in ("params", "kind", "nothing") if k in known), None)
+    if best is None:
+        return ""
+    return (f" Threat model: the worst case is over attackers who know at most "
+            f"{KNOWS[best]} (the attacks' `knows:`); an attacker who knows more is not in it.")
+
+
 def _ranking_text(analysis: Analysis, tasks: Sequence[str], budgets: Sequence[str] | None
                   ) -> list[str]:
     """What the profiles below are compared on: each task's ranking set and where it comes
@@ -190,7 +208,7 @@ def _ranking_text(analysis: Analysis, tasks: Sequence[str], budgets: Sequence[st
     if budgets is not None:
         text += (" Common budgets: " + ", ".join(budgets) + "." if budgets
                  else " The tasks share no budget, so no figure is comparable.")
-    out = [text]
+    out = [text + _threat_model(analysis, {pair[0] for s in sets for pair in s.pairs})]
     thin = sorted({len(seeds) for s in sets for seeds in s.seeds.values()
                    if len(seeds) < MIN_SEEDS})
     if thin:

@@ -102,3 +102,39 @@ def test_survives_a_blocking_defense(tiny_lm: TinyLM, tmp_path: Path, status: in
     out = run_attack(tiny_lm, tmp_path, "stealth", Budget(queries=1000), {"per_key_batch": 4},
                      n_keys=2, block=status)
     check_blocked(out)
+
+
+def test_adapted_stays_under_the_known_thresholds() -> None:
+    from extractbench.attacks.stealth import SAFETY, adapted
+
+    cap, rpm, why = adapted([("detector", {"min_queries": 100, "volume_max": 200,
+                                           "volume_window_s": 60}),
+                             ("rate-limit", {"requests_per_minute": 120})])
+    assert cap == 99 and rpm == pytest.approx(SAFETY * 120) and len(why) == 2
+    # the kind alone: the kind's default parameters (the detector tests from its 50th prompt)
+    cap, _, _ = adapted([("detector", {})])
+    assert cap == 49
+    assert adapted([("watermark", {})])[:2] == (None, None)  # nothing to stay under
+
+
+def test_an_adaptive_stealth_that_knows_the_detector_is_never_flagged(tiny_lm: TinyLM,
+                                                                       tmp_path: Path) -> None:
+    """Against a blocking detector that tests keys from their 20th prompt (and blocks a key
+    past 30 requests), the passive campaign's keys are blocked; told the detector's
+    parameters, the adaptive one keeps every key at 19 and is never flagged (it pays with
+    its keys: 4 x 19 queries at most)."""
+    from extractbench.defenses.detector import Detector
+
+    params = {"action": "block", "min_queries": 20, "test_every": 1, "tests": ["volume"],
+              "volume_max": 1000, "volume_window_s": 60, "volume_total": 30}
+    passive = run_attack(tiny_lm, tmp_path / "p", "stealth", Budget(queries=200),
+                         {"per_key_batch": 4}, n_keys=4, extra=[Detector(**params)])
+    adaptive = run_attack(tiny_lm, tmp_path / "a", "stealth", Budget(queries=200),
+                          {"per_key_batch": 4, "adapt": True}, n_keys=4,
+                          extra=[Detector(**params)],
+                          ctx_kw={"defenses": [("detector", params)]})
+    assert passive.errors.get("permission", 0) + passive.errors.get("auth", 0) > 0
+    assert not adaptive.errors
+    sent = Counter(e.key_id for e in adaptive.responses())
+    assert set(sent.values()) == {19} and len(sent) == 4
+    assert any("adapted to the known defenses" in n for n in adaptive.notes())
