@@ -303,7 +303,8 @@ def test_the_hash_of_the_shipped_scenarios_is_unchanged() -> None:
     hashes = {p.name: scenario_hash(load_scenario(p))[:16]
               for p in sorted((ROOT / "scenarios").glob("*.yaml"))}
     assert hashes == {
-        "ci.yaml": "2b7228469f55c82c", "curves.yaml": "d84287e4134710a4",
+        "adaptive.yaml": "a5712a2ef20c88b1", "ci.yaml": "2b7228469f55c82c",
+        "curves.yaml": "d84287e4134710a4",
         "defenses.yaml": "05567abdb4e30e91",
         "families.yaml": "e38dcfb488f54bc9", "hydra.yaml": "265dfe7b5b47c273",
         "standard.yaml": "0baf2426f9ef385e",
