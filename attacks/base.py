@@ -87,6 +87,10 @@ class AttackContext:
     """Room for a worked answer in tokens; ``None``: attacks use 8 x ``max_tokens`` (<= 128)."""
     benign_like: list[str] = field(default_factory=list)
     """Benign-looking filler prompts for ``stealth`` to mix in (empty: its built-in list)."""
+    defenses: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    """What the attacker knows of the endpoint's defenses, by the scenario's threat model (the
+    attack's ``knows:``): nothing (empty), their kind (names, empty parameters) or their
+    parameters."""
     may_send: Callable[[str], bool] = _any_prompt
     """Held-out hygiene: ``False`` for a prompt the benchmark forbids (a held-out prompt).
     Attacks that generate or rewrite prompts drop those for which it is ``False``; it is a

@@ -27,7 +27,15 @@ requests per minute; default none: unpaced until rate limited), ``jitter`` (rela
 of the pace, default 0.5), ``max_per_key`` (queries a key sends before it is retired, default
 none), ``slowdown`` (default 2.0), ``per_key_batch`` (queries per key per round, default 8),
 ``temperature`` (default 0), ``max_tokens`` (default: the task's answer length),
-``patience`` (default 3).
+``patience`` (default 3), ``adapt`` (default false).
+
+Adaptive (``adapt: true``): the campaign reads what the scenario's threat model lets it know
+of the defenses (``AttackContext.defenses``, from the attack's ``knows:``) and stays under
+their thresholds: each key stops below a detector's ``min_queries`` (and ``volume_total``),
+so no key is ever tested, and paces under a detector's volume limit and a rate limit's
+requests per minute (:data:`SAFETY` of them). Knowing only the kind, it assumes the kind's
+default parameters. It pays in accounts: a budget of B queries needs B / (min_queries - 1)
+keys, and the scenario's ``keys:`` is what it bought.
 """
 
 from __future__ import annotations
@@ -173,6 +181,44 @@ class StealthParams(PluginParams):
         "the task's answer length)")
     patience: int = Field(default=3, ge=1, le=1000, description="rounds without an answer "
                           "before giving up, 1..1000")
+    adapt: bool = Field(default=False, description="choose the per-key cap and pace under "
+                        "the thresholds of the defenses the attacker knows of (the attack's "
+                        "`knows:` in the scenario): a detector's min_queries and volume "
+                        "limit, a rate limit's requests per minute")
+
+
+SAFETY = 0.9
+"""An adapted pace stays at this share of a known rate threshold."""
+
+
+def adapted(defenses: list[tuple[str, dict[str, Any]]]) -> tuple[int | None, float | None,
+                                                                  list[str]]:
+    """The per-key cap and pace (requests per minute) that keep each key under the known
+    thresholds of ``defenses`` (name, params; empty params: only the kind is known, so the
+    kind's default parameters are assumed), and why."""
+    from extractbench.defenses import DEFENSES
+
+    cap: int | None = None
+    rpm: float | None = None
+    why: list[str] = []
+    for name, params in defenses:
+        try:
+            model = DEFENSES.params_model(name)
+            full = model(**params).model_dump() if model is not None else {}
+        except Exception:  # noqa: BLE001 - an unknown or custom defense: nothing to adapt to
+            continue
+        if name == "detector":
+            # a key is tested from its min_queries-th prompt on: stay below it
+            cap = min(cap or 10**9, int(full["min_queries"]) - 1)
+            if full.get("volume_total"):
+                cap = min(cap, int(full["volume_total"]) - 1)
+            rpm = min(rpm or 1e9, SAFETY * full["volume_max"] * 60.0 / full["volume_window_s"])
+            why.append(f"detector: under min_queries {full['min_queries']} and volume "
+                       f"{full['volume_max']} per {full['volume_window_s']:g} s")
+        elif name == "rate-limit" and full.get("requests_per_minute"):
+            rpm = min(rpm or 1e9, SAFETY * float(full["requests_per_minute"]))
+            why.append(f"rate-limit: under {full['requests_per_minute']:g} requests per minute")
+    return cap, rpm, why
 
 
 class Stealth:
@@ -182,7 +228,8 @@ class Stealth:
                  per_key_rpm: float | None = None, jitter: float = 0.5,
                  max_per_key: int | None = None, slowdown: float = 2.0,
                  per_key_batch: int = 8, temperature: float = 0.0,
-                 max_tokens: int | None = None, patience: int = 3) -> None:
+                 max_tokens: int | None = None, patience: int = 3,
+                 adapt: bool = False) -> None:
         for name, v in (("paraphrase", paraphrase), ("jitter", jitter)):
             if not 0.0 <= v <= 1.0:
                 raise ValueError(f"stealth: {name} must be in [0, 1], got {v}")
@@ -199,8 +246,19 @@ class Stealth:
         self.jitter, self.max_per_key, self.slowdown = jitter, max_per_key, slowdown
         self.per_key_batch, self.temperature = per_key_batch, temperature
         self.max_tokens, self.patience = max_tokens, patience
+        self.adapt = adapt
 
     async def run(self, ctx: AttackContext) -> str:
+        if self.adapt:
+            cap, rpm, why = adapted(ctx.defenses)
+            if cap is not None:
+                self.max_per_key = min(self.max_per_key or cap, cap)
+            if rpm is not None:
+                self.interval = max(self.interval, 60.0 / rpm)
+            ctx.oracle.note("stealth: adapted to the known defenses",
+                            max_per_key=self.max_per_key,
+                            per_key_rpm=60.0 / self.interval if self.interval else None,
+                            why=why or ["no known defense to adapt to"])
         order = ctx.sendable(ctx.pool)
         ctx.rng.shuffle(order)
         filler = ctx.sendable(ctx.benign_like or GENERIC_FILLER)
