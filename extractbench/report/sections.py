@@ -185,8 +185,11 @@ def _threat_model(analysis: Analysis, attacks: set[str]) -> str:
     best = next((k for k in ("params", "kind", "nothing") if k in known), None)
     if best is None:
         return ""
-    return (f" Threat model: the worst case is over attackers who know at most "
-            f"{KNOWS[best]} (the attacks' `knows:`); an attacker who knows more is not in it.")
+    if best == "nothing":
+        return (" Threat model: no attack of the set knew anything of the defenses (`knows:`"
+                " nothing), so the worst case is over passive attackers only.")
+    return (f" Threat model: the worst case includes attackers who know {KNOWS[best]} (the "
+            "attacks' `knows:`); an attacker who knows more is not in it.")
 
 
 def _ranking_text(analysis: Analysis, tasks: Sequence[str], budgets: Sequence[str] | None
