@@ -205,7 +205,7 @@ def adapted(defenses: list[tuple[str, dict[str, Any]]]) -> tuple[int | None, flo
         try:
             model = DEFENSES.params_model(name)
             full = model(**params).model_dump() if model is not None else {}
-        except Exception:  # noqa: BLE001 - an unknown or custom defense: nothing to adapt to
+        except Exception:  # an unknown or custom defense: nothing to adapt to
             continue
         if name == "detector":
             # a key is tested from its min_queries-th prompt on: stay below it
