@@ -152,9 +152,12 @@ class Cohort:
     """Its harmed keys / its keys, pooled over the cells, with a Wilson interval."""
 
     def text(self) -> str:
-        """``heavy 0.62, harmed 100%``."""
+        """``heavy 0.62, harmed 100% [34%, 100%] of 2`` (a Wilson 95% interval over the
+        cohort's keys pooled over the cells)."""
         u = "–" if math.isnan(self.utility) else f"{self.utility:.2f}"
-        return f"{self.name or 'users'} {u}, harmed {self.harmed.value:.0%}"
+        h = self.harmed
+        return (f"{self.name or 'users'} {u}, harmed {h.value:.0%} [{h.low:.0%}, {h.high:.0%}]"
+                f" of {h.benign_keys}")
 
 
 @dataclass(frozen=True)

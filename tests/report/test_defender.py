@@ -91,4 +91,6 @@ def test_every_cohort_is_gated_on_its_own(tmp_path: Path) -> None:
     assert rows["polite"].ranked and rows["polite"].rank == 1
     write_leaderboard(records, tmp_path, n_boot=50, plots=False, html=False)
     md = (tmp_path / "leaderboard.md").read_text()
-    assert "| cohorts |" in md and "heavy 0.50, harmed 100%; light 1.00, harmed 0%" in md
+    # the Wilson 95% interval of 2 harmed of 2 keys is [34%, 100%] (worked by hand)
+    assert "| cohorts |" in md and "heavy 0.50, harmed 100% [34%, 100%] of 2; light 1.00, " \
+        "harmed 0% [0%, " in md
