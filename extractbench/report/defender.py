@@ -145,7 +145,8 @@ def _pooled(hit: int, keys: int) -> Harmed:
 
 def cohorts(cells: pd.DataFrame) -> tuple[Cohort, ...]:
     """Per benign cohort over the profile's cells (records with ``benign_cohorts``): mean
-    utility, and harmed keys / keys pooled with a Wilson interval. Empty when no record
+    utility with a bootstrap 95% interval over the cells (two or more), and harmed keys /
+    keys pooled with a Wilson interval. Empty when no record
     carries cohorts, or only the scenario's single unnamed cohort (the row's own utility, FPR
     and harmed columns already say it)."""
     if c.BENIGN_COHORTS not in cells:
@@ -164,8 +165,11 @@ def cohorts(cells: pd.DataFrame) -> tuple[Cohort, ...]:
     out = []
     for name, (n, hit) in counts.items():
         values = utilities.get(name, [])
+        spread = bootstrap_mean(values, seed=0) if len(values) > 1 else None
         out.append(Cohort(name, float(np.mean(values)) if values else math.nan,
-                          _pooled(hit, n)))
+                          _pooled(hit, n),
+                          spread.low if spread is not None else math.nan,
+                          spread.high if spread is not None else math.nan))
     return tuple(out)
 
 

@@ -94,3 +94,17 @@ def test_every_cohort_is_gated_on_its_own(tmp_path: Path) -> None:
     # the Wilson 95% interval of 2 harmed of 2 keys is [34%, 100%] (worked by hand)
     assert "| cohorts |" in md and "heavy 0.50, harmed 100% [34%, 100%] of 2; light 1.00, " \
         "harmed 0% [0%, " in md
+
+
+def test_a_cohort_utility_has_an_interval_over_the_cells() -> None:
+    from extractbench.report.defender import cohorts
+
+    # two cells of one profile: heavy users kept 0.5 in one and 1.0 in the other (harmed 2
+    # and 0 keys); the mean is 0.75 and a bootstrap over two cells can only give [0.5, 1.0]
+    records = [cohort_cell("blocker", 0.1, 2), cohort_cell("blocker", 0.1, 0)]
+    heavy = next(k for k in cohorts(records_frame(records)) if k.name == "heavy")
+    assert heavy.utility == pytest.approx(0.75)
+    assert (heavy.utility_low, heavy.utility_high) == (0.5, 1.0)
+    assert heavy.text() == "heavy 0.75 [0.50, 1.00], harmed 50% [15%, 85%] of 4"
+    one = next(k for k in cohorts(records_frame(records[:1])) if k.name == "heavy")
+    assert one.text().startswith("heavy 0.50, harmed")  # one cell: no interval
