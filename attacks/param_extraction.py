@@ -31,12 +31,14 @@ import asyncio
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from extractbench.campaign.outcomes import Answer
 
-__all__ = ["Logits", "Recovery", "read_logits", "recover"]
+__all__ = ["Logits", "Recovery", "extract_through", "read_logits", "recover"]
 
 TOP = 20
 """``top_logprobs`` asked for (the OpenAI API's maximum)."""
@@ -105,6 +107,29 @@ async def read_logits(oracle: object, prompts: Sequence[str], vocab: Sequence[st
     results = await asyncio.gather(*(one(p, c) for p, c in jobs))
     failed = sum(not r for r in results)
     return Logits(rows=rows, ref=ref, queries=len(jobs) + 1, failed=failed)
+
+
+def extract_through(endpoint: Any, key: tuple[str, str], prompts: Sequence[str],
+                    vocab: Sequence[str], log_path: Path, *, queries: int,
+                    prices: Any = None) -> tuple[Logits, Any]:
+    """:func:`read_logits` through a fresh oracle on ``endpoint`` with one attacker ``key``
+    (key id, secret), at most ``queries``, logged to ``log_path``: the logits and what was
+    spent (:class:`~extractbench.campaign.purse.Spent`)."""
+    from extractbench.campaign.oracle import Oracle
+    from extractbench.config.budget import Budget
+    from extractbench.logs.harvest import HarvestLog
+
+    oracle = Oracle(endpoint, [key], Budget(queries=queries), HarvestLog(log_path),
+                    prices=prices, concurrency=16)
+
+    async def go() -> Logits:
+        try:
+            return await read_logits(oracle, prompts, vocab)
+        finally:
+            await oracle.aclose()
+
+    logits = asyncio.run(go())
+    return logits, oracle.stats().spent
 
 
 @dataclass(frozen=True)

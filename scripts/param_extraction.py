@@ -15,7 +15,6 @@ the subspace error, queries and dollars; writes the table and every figure as JS
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from pathlib import Path
@@ -37,12 +36,10 @@ PRICE_PER_MTOK = (0.15, 0.60)  # input, output: a small vendor model's list pric
 
 
 def measure(teacher: str, profile: str, n_prompts: int, out_dir: Path) -> dict[str, Any]:
-    from extractbench.attacks.param_extraction import read_logits, recover
-    from extractbench.campaign.oracle import Oracle
-    from extractbench.config.budget import Budget, Prices
+    from extractbench.attacks.param_extraction import extract_through, recover
+    from extractbench.config.budget import Prices
     from extractbench.defenses import DefenseStack
     from extractbench.endpoints.clients import Endpoint
-    from extractbench.logs.harvest import HarvestLog
     from extractbench.reference import tokenizer
     from extractbench.reference.teachers import load_reference, model_path
     from extractbench.serving import RunningServer, ServedModel, create_app
@@ -64,19 +61,9 @@ def measure(teacher: str, profile: str, n_prompts: int, out_dir: Path) -> dict[s
     log_path.unlink(missing_ok=True)
     with RunningServer(app) as srv:
         ep = Endpoint(api="openai", base_url=srv.openai_base_url, model=teacher)
-        oracle = Oracle(ep, [key], Budget(queries=n_prompts * tokenizer.VOCAB_SIZE),
-                        HarvestLog(log_path), prices=Prices(input_per_mtok=PRICE_PER_MTOK[0],
-                                                            output_per_mtok=PRICE_PER_MTOK[1]),
-                        concurrency=16)
-
-        async def go() -> Any:
-            try:
-                return await read_logits(oracle, prompts, vocab)
-            finally:
-                await oracle.aclose()
-
-        logits = asyncio.run(go())
-        spent = oracle.stats().spent
+        logits, spent = extract_through(
+            ep, key, prompts, vocab, log_path, queries=n_prompts * tokenizer.VOCAB_SIZE,
+            prices=Prices(input_per_mtok=PRICE_PER_MTOK[0], output_per_mtok=PRICE_PER_MTOK[1]))
     got = recover(logits, head)
     return {"teacher": teacher, "profile": profile, "d_model": int(model.cfg.d_model),
             "vocab": tokenizer.VOCAB_SIZE, "prompts": len(prompts),

@@ -4,14 +4,13 @@ SDK through the oracle, the shipped classify-ref teacher)."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from extractbench.attacks.param_extraction import Logits, read_logits, recover
+from extractbench.attacks.param_extraction import Logits, extract_through, recover
 from extractbench.reference.teachers import model_path
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -35,11 +34,8 @@ def test_recover_finds_the_rank_and_the_subspace_of_a_known_matrix() -> None:
 
 
 def _extract(profile: list[tuple[str, dict[str, Any]]], n: int, tmp_path: Path) -> tuple[Any, int]:
-    from extractbench.campaign.oracle import Oracle
-    from extractbench.config.budget import Budget
     from extractbench.defenses import DefenseStack
     from extractbench.endpoints.clients import Endpoint
-    from extractbench.logs.harvest import HarvestLog
     from extractbench.reference import tokenizer
     from extractbench.reference.teachers import load_reference
     from extractbench.serving import RunningServer, ServedModel, create_app
@@ -53,17 +49,9 @@ def _extract(profile: list[tuple[str, dict[str, Any]]], n: int, tmp_path: Path) 
                      {key[1]: key[0]}, DefenseStack.from_specs(profile) if profile else None)
     vocab = [tokenizer.token_str(t) for t in range(tokenizer.VOCAB_SIZE)]
     with RunningServer(app) as srv:
-        oracle = Oracle(Endpoint(api="openai", base_url=srv.openai_base_url,
-                                 model="classify-ref"), [key], Budget(queries=n * 20),
-                        HarvestLog(tmp_path / f"h{len(profile)}.jsonl"), concurrency=16)
-
-        async def go() -> Any:
-            try:
-                return await read_logits(oracle, prompts, vocab)
-            finally:
-                await oracle.aclose()
-
-        logits = asyncio.run(go())
+        logits, _ = extract_through(
+            Endpoint(api="openai", base_url=srv.openai_base_url, model="classify-ref"), key,
+            prompts, vocab, tmp_path / f"h{len(profile)}.jsonl", queries=n * 20)
     head = load_reference("classify-ref").head.weight.detach().double().numpy()
     return recover(logits, head), int(load_reference("classify-ref").cfg.d_model)
 
