@@ -134,6 +134,7 @@ ATTACKS: Registry[AttackFactory] = Registry(
         "extractbench.attacks.logprob_harvest",
         "extractbench.attacks.active",
         "extractbench.attacks.stealth",
+        "extractbench.attacks.vote",
     ),
 )
 

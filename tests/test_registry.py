@@ -42,6 +42,8 @@ DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
     ('attack', 'synthetic'): {'mode': 'template', 'recombine': 0.25, 'batch': 32,
         'instruct_share': 0.5, 'probe': 8, 'min_yield': 0.25, 'temperature': 0.0,
         'max_tokens': None, 'patience': 3},
+    ('attack', 'vote'): {'asks': 3, 'vary': 'wording', 'temperature': 0.0, 'max_tokens': None,
+        'batch': 16, 'patience': 3},
     ('student', 'hf-sft'): {'model_path': 'REQUIRED', 'lora_r': 8, 'lora_alpha': 16,
         'lora_dropout': 0.0, 'target_modules': None, 'lr': 0.0002, 'batch_size': 8,
         'steps': 200, 'max_length': 512, 'device': 'auto', 'chat_template': True},
