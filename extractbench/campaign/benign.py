@@ -156,6 +156,18 @@ class BenignResult:
                   if asked(e.prompt) in by_prompt and (wanted is None or e.key_id in wanted)]
         return sum(scored) / len(scored) if scored else None
 
+    def score_by_key(self, task: Task, items: Sequence[TaskItem]) -> dict[str, float]:
+        """Per key that sent any of ``items``: the mean score of what it received, as
+        :meth:`score` with that key alone."""
+        by_prompt = {i.prompt: i for i in items}
+        scored: dict[str, list[float]] = {}
+        for e in self.entries:
+            item = by_prompt.get(asked(e.prompt))
+            if item is not None:
+                scored.setdefault(e.key_id, []).append(
+                    task.score(task.extract(e.text), item) if e.text is not None else 0.0)
+        return {k: sum(v) / len(v) for k, v in scored.items()}
+
 
 async def run_benign(
     endpoint: Endpoint,

@@ -46,6 +46,10 @@ class CohortFigures(BaseModel):
     utility: float | None = Field(
         default=None, description="received_score / the teacher's held-out score (the benign "
         "and held-out splits are drawn alike; the teacher is not asked the benign prompts)")
+    user_utility: list[float] | None = Field(
+        default=None, description="per key that sent, in key order: the score of what it "
+        "received / the teacher's held-out score (the leaderboard bootstraps the cohort's "
+        "utility over these users)")
     prompts: Literal["matched", "customer"] | None = Field(
         default=None, description="how the cohort worded its prompts, as sent: matched (as "
         "the attack pool words them) or customer (benign_traffic.cohorts.*.prompts)")

@@ -35,12 +35,15 @@ def cohort_figures(events: Sequence[AuditEvent], benign: Any, task: Task,
     members: dict[str, list[str]] = {}
     for key_id, name in cohort_of.items():
         members.setdefault(name, []).append(key_id)
+    per_user = benign.score_by_key(task, task.split("benign")) if benign is not None else {}
     out = {}
     for name, keys in members.items():
         mine = set(keys)
         sent = [e for e in benign.entries if e.key_id in mine] if benign is not None else []
         received = (benign.score(task, task.split("benign"), keys)
                     if benign is not None else None)
+        users = [per_user[k] / teacher_score for k in keys if k in per_user] \
+            if teacher_score else []
         out[name] = CohortFigures(
             keys=len(keys), queries=len(sent), answered=sum(e.ok for e in sent),
             flagged_keys=len(flagged_keys(events, keys)),
@@ -48,7 +51,7 @@ def cohort_figures(events: Sequence[AuditEvent], benign: Any, task: Task,
             prompts=("customer" if any(asked(e.prompt) != e.prompt for e in sent)
                      else "matched") if sent else None,
             utility=received / teacher_score if received is not None and teacher_score
-            else None)
+            else None, user_utility=users or None)
     return out
 
 

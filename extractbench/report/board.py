@@ -34,8 +34,8 @@ from extractbench.report.worst import combine_tasks
 if TYPE_CHECKING:
     from extractbench.config.scenario import Ranking
 
-__all__ = ["MAX_HARMED", "NOT_MEASURED", "UTILITY_THRESHOLD", "Board", "Scope", "build_board",
-           "leaderboard_frame"]
+__all__ = ["MAX_HARMED", "MIN_BENIGN_KEYS", "NOT_MEASURED", "UTILITY_THRESHOLD", "Board",
+           "Scope", "build_board", "leaderboard_frame"]
 
 UTILITY_THRESHOLD = 0.9
 """Default minimum utility for a profile to be ranked."""
@@ -43,6 +43,10 @@ UTILITY_THRESHOLD = 0.9
 MAX_HARMED = 0.05
 """Most benign keys (a share) a ranked profile's defenses may act on: flag, refuse,
 throttle, degrade, or take away something asked for (when the records count harms)."""
+
+MIN_BENIGN_KEYS = 50
+"""Fewest benign keys a ranked profile's harmed share rests on, pooled over its cells: in all
+and in each named cohort (50 keys with none harmed still leave a Wilson upper bound of 7%)."""
 
 NOT_MEASURED = "not_measured"
 """``q50_status`` of a row not measured at every common budget (no AUC or crossing then)."""
@@ -178,6 +182,8 @@ def _gate(rows: list[ProfileSummary], threshold: float,
         if r.harmed is not None and r.harmed.value > MAX_HARMED:
             reasons.append(f"harmed {r.harmed.value:.1%} of {r.harmed.benign_keys} benign keys "
                            f"> {MAX_HARMED:.0%}")
+        if r.harmed is not None and r.harmed.benign_keys < MIN_BENIGN_KEYS:
+            reasons.append(f"{r.harmed.benign_keys} benign keys < {MIN_BENIGN_KEYS}")
         for k in r.cohorts:  # every cohort on its own: a small heavy one is not averaged away
             who = k.name or "users"
             if k.utility < threshold:
@@ -185,6 +191,9 @@ def _gate(rows: list[ProfileSummary], threshold: float,
             if k.harmed.value > MAX_HARMED:
                 reasons.append(f"cohort {who}: harmed {k.harmed.value:.1%} of "
                                f"{k.harmed.benign_keys} keys > {MAX_HARMED:.0%}")
+            if k.harmed.benign_keys < MIN_BENIGN_KEYS:
+                reasons.append(f"cohort {who}: {k.harmed.benign_keys} keys < "
+                               f"{MIN_BENIGN_KEYS}")
         gated.append(replace(r, ranked=not reasons, unranked_reason="; ".join(reasons)))
     groups = [list(range(len(gated)))] if not by_task else [
         [i for i, r in enumerate(gated) if r.keys[c.TASK] == task]

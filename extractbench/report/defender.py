@@ -144,14 +144,17 @@ def _pooled(hit: int, keys: int) -> Harmed:
 
 
 def cohorts(cells: pd.DataFrame) -> tuple[Cohort, ...]:
-    """Per benign cohort over the profile's cells (records with ``benign_cohorts``): mean
-    utility with a bootstrap 95% interval over the cells (two or more), and harmed keys /
-    keys pooled with a Wilson interval. Empty when no record
-    carries cohorts, or only the scenario's single unnamed cohort (the row's own utility, FPR
-    and harmed columns already say it)."""
+    """Per benign cohort over the profile's cells (records with ``benign_cohorts``): its
+    utility with a bootstrap 95% interval, and harmed keys / keys pooled with a Wilson
+    interval. When every cell records each user's utility (``user_utility``) the utility is the
+    mean over the cohort's users pooled over the cells and the interval resamples users;
+    otherwise (older records) it is the mean over the cells, resampling cells (two or more).
+    Empty when no record carries cohorts, or only the scenario's single unnamed cohort (the
+    row's own utility, FPR and harmed columns already say it)."""
     if c.BENIGN_COHORTS not in cells:
         return ()
     utilities: dict[str, list[float]] = {}
+    users: dict[str, list[float] | None] = {}
     counts: dict[str, list[int]] = {}
     for raw in cells[c.BENIGN_COHORTS]:
         data = json.loads(raw) if isinstance(raw, str) else raw
@@ -160,16 +163,20 @@ def cohorts(cells: pd.DataFrame) -> tuple[Cohort, ...]:
             counts[name] = [n + int(figures["keys"]), hit + int(figures["harmed_keys"])]
             if figures.get("utility") is not None:
                 utilities.setdefault(name, []).append(float(figures["utility"]))
+            mine = figures.get("user_utility")
+            pooled = users.setdefault(name, [])
+            users[name] = None if mine is None or pooled is None else pooled + list(mine)
     if set(counts) <= {""}:
         return ()
     out = []
     for name, (n, hit) in counts.items():
-        values = utilities.get(name, [])
+        values = users.get(name) or utilities.get(name, [])
         spread = bootstrap_mean(values, seed=0) if len(values) > 1 else None
         out.append(Cohort(name, float(np.mean(values)) if values else math.nan,
                           _pooled(hit, n),
                           spread.low if spread is not None else math.nan,
-                          spread.high if spread is not None else math.nan))
+                          spread.high if spread is not None else math.nan,
+                          over="users" if users.get(name) else "cells"))
     return tuple(out)
 
 

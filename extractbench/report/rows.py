@@ -147,20 +147,25 @@ class Cohort:
     name: str
     """The cohort (``""``: the scenario's single cohort)."""
     utility: float
-    """Mean over the cells of the cohort's received score / the teacher's (``nan``: none)."""
+    """What the cohort received / what the teacher gives: the mean over its users (pooled over
+    the cells), or over the cells for records without ``user_utility`` (``nan``: none)."""
     harmed: Harmed
     """Its harmed keys / its keys, pooled over the cells, with a Wilson interval."""
     utility_low: float = math.nan
     utility_high: float = math.nan
-    """A bootstrap 95% interval of the utility over the cells (``nan``: one cell)."""
+    """A bootstrap 95% interval of the utility (``nan``: one user or cell)."""
+    over: str = "users"
+    """What the utility's interval resamples: ``users`` or ``cells``."""
 
     def text(self) -> str:
-        """``heavy 0.62 [0.50, 0.74], harmed 100% [34%, 100%] of 2``: the utility's interval
-        over the cells, the harmed share's Wilson 95% interval over the cohort's keys pooled
-        over the cells."""
+        """``heavy 0.62 [0.50, 0.74], harmed 100% [34%, 100%] of 2``: the utility's bootstrap
+        interval, the harmed share's Wilson 95% interval over the cohort's keys pooled over
+        the cells."""
         u = "–" if math.isnan(self.utility) else f"{self.utility:.2f}"
         if not (math.isnan(self.utility_low) or math.isnan(self.utility_high)):
             u += f" [{self.utility_low:.2f}, {self.utility_high:.2f}]"
+            if self.over != "users":
+                u += " over cells"
         h = self.harmed
         return (f"{self.name or 'users'} {u}, harmed {h.value:.0%} [{h.low:.0%}, {h.high:.0%}]"
                 f" of {h.benign_keys}")

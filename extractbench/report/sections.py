@@ -12,7 +12,7 @@ import pandas as pd
 
 from extractbench.report import columns as c
 from extractbench.report.analysis import Analysis
-from extractbench.report.board import MAX_HARMED
+from extractbench.report.board import MAX_HARMED, MIN_BENIGN_KEYS
 from extractbench.report.detection_table import detection_table
 from extractbench.report.document import (
     Figure,
@@ -63,10 +63,14 @@ def _header(frame: pd.DataFrame, utility_threshold: float) -> Section:
         f"is at least {utility_threshold:.2f} and, where the records count harms, when their "
         f"defenses acted on at most {MAX_HARMED:.0%} of the benign keys that ran alongside the "
         "attack (*harmed*: flagged, refused, throttled, degraded, or something asked for "
-        "taken away). Utility is the held-out score through the defense as light benign users "
-        "see it: the held-out prompts spread over ten keys, on a fresh defense state with no "
-        "attack running; so it cannot show what heavy legitimate users lose (read *harmed* "
-        "and FPR for that). Rank `=k`: a "
+        f"taken away), out of at least {MIN_BENIGN_KEYS} keys pooled over the profile's "
+        "cells. Where the scenario names benign cohorts, each cohort must pass on its own: "
+        f"utility at least {utility_threshold:.2f}, at most {MAX_HARMED:.0%} of its keys "
+        f"harmed, at least {MIN_BENIGN_KEYS} keys (these are point estimates; the *cohorts* "
+        "column gives their 95% intervals). Utility is the held-out score through the "
+        "defense as light benign users see it: the held-out prompts spread over ten keys, "
+        "on a fresh defense state with no attack running; so it cannot show what heavy "
+        "legitimate users lose (read *harmed*, FPR and *cohorts* for that). Rank `=k`: a "
         "tie (the CIs overlap). Hover a column header in the HTML report for its definition; "
         "docs/leaderboard.md defines every column."
     )
@@ -278,9 +282,11 @@ def report_sections(analysis: Analysis, figures: Sequence[Path]) -> list[Section
             f"Not ranked: utility below {utility_threshold:.2f}, not measured, or benign keys "
             "harmed",
             ["These profiles keep less than the threshold of the teacher's quality for "
-             "legitimate users (or were not measured on benign traffic), or their defenses "
-             f"acted on more than {MAX_HARMED:.0%} of the benign keys; their resistance is "
-             "shown but not ranked."],
+             "legitimate users or one cohort of them (or were not measured on benign "
+             f"traffic), or their defenses acted on more than {MAX_HARMED:.0%} of the benign "
+             f"keys or of one cohort's, or fewer than {MIN_BENIGN_KEYS} benign keys (in all or "
+             "in a cohort) ran beside them; the reason column says which. Their resistance "
+             "is shown but not ranked."],
             table=profile_table(unranked, [c.PROFILE], legend)))
     tasks = list(dict.fromkeys(str(t) for t in task_table[c.TASK])) \
         if task_table is not None else []

@@ -402,10 +402,28 @@ def test_benign_cohorts_are_measured_each_on_its_own(tmp_path: Path) -> None:
     assert heavy.answered < heavy.queries and light.answered == light.queries
     assert heavy.received_score < light.received_score
     assert light.utility == pytest.approx(light.received_score / guarded.teacher_score)
+    # each user's own utility, in key order; weighted by what each sent they make the cohort's
+    assert heavy.user_utility is not None and light.user_utility is not None
+    assert (len(heavy.user_utility), len(light.user_utility)) == (2, 3)
+    sent = _benign_counts(tmp_path / "r")
+    for name, cohort in (("heavy", heavy), ("light", light)):
+        n = [sent[f"benign-{name}-{i}"] for i in range(cohort.keys)]
+        assert cohort.user_utility is not None and cohort.utility is not None
+        weighted = sum(u * k for u, k in zip(cohort.user_utility, n, strict=True)) / sum(n)
+        assert weighted == pytest.approx(cohort.utility)
     # keys are named by cohort
     assert sorted(heavy for heavy in _benign_ids(tmp_path / "r")) == [
         "benign-heavy-0", "benign-heavy-1", "benign-light-0", "benign-light-1",
         "benign-light-2"]
+
+
+def _benign_counts(results: Path) -> dict[str, int]:
+    (log,) = results.glob("runs/*/benign/guarded__*.jsonl")
+    counts: dict[str, int] = {}
+    for line in log.read_text().splitlines():
+        key = json.loads(line)["key_id"]
+        counts[key] = counts.get(key, 0) + 1
+    return counts
 
 
 def _benign_ids(results: Path) -> set[str]:
