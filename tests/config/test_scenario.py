@@ -299,11 +299,12 @@ def test_the_hash_of_the_shipped_scenarios_is_unchanged() -> None:
     the tinylm recipes moved to a fixed number of steps and ci.yaml was rebuilt on the
     protocol of issue 13, which change what the files say; and when ci.yaml's ranking named the
     task it ranks on and curves.yaml was added; and when ci.yaml ran 50 benign users in
-    cohorts and hydra.yaml was added.)"""
+    cohorts and hydra.yaml was added; and when ci.yaml ran 6 heavy and 6 bursty users and
+    ranked against stealth-adaptive.)"""
     hashes = {p.name: scenario_hash(load_scenario(p))[:16]
               for p in sorted((ROOT / "scenarios").glob("*.yaml"))}
     assert hashes == {
-        "adaptive.yaml": "a5712a2ef20c88b1", "ci.yaml": "8120850e5fb04450",
+        "adaptive.yaml": "a5712a2ef20c88b1", "ci.yaml": "0ac559495b86b5dd",
         "curves.yaml": "d84287e4134710a4",
         "defenses.yaml": "05567abdb4e30e91",
         "families.yaml": "e38dcfb488f54bc9", "hydra.yaml": "265dfe7b5b47c273",
