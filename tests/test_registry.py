@@ -59,6 +59,8 @@ DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
     ('task', 'jsonl'): {'path': 'REQUIRED', 'scorer': 'exact', 'max_answer_tokens': None,
         'reference_model': '', 'reasoning_suffix': None, 'reasoning_max_tokens': 256},
     ('task', 'knowledge'): {'entities': 60, 'reference_model': 'knowledge-ref'},
+    ('defense', 'antidistill'): {'reference_task': 'REQUIRED', 'lam': 1.0, 'eps': 0.01,
+        'seed': 0, 'proxy_d_model': 32, 'proxy_steps': 300},
     ('defense', 'detector'): {'tests': ('prada', 'duplicate', 'volume'), 'action': 'block',
         'min_queries': 50, 'test_every': 10, 'prada_delta': 0.9, 'prada_window': 500,
         'dup_distance': 0.05, 'dup_fraction': 0.9, 'dup_window': 100, 'volume_max': 300,
@@ -149,6 +151,8 @@ def test_the_defaults_validate(kind: str, name: str) -> None:
              if not info.is_required()}
     given.update({"path": "t.jsonl"} if name == "jsonl" else {})
     given.update({"model_path": "/m"} if name == "hf-sft" else {})
+    given.update({"reference_task": {"family": "classification"}} if name == "antidistill"
+                 else {})
     assert REGISTRIES[kind].validate_params(name, given) == []
 
 

@@ -257,6 +257,7 @@ DEFENSES: Registry[type[Defense]] = Registry(
         "extractbench.defenses.detector",
         "extractbench.defenses.watermark",
         "extractbench.defenses.hydra",
+        "extractbench.defenses.antidistill",
     ),
 )
 """Defense classes by name, each registered with its parameter model; a scenario's

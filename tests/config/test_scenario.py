@@ -304,7 +304,8 @@ def test_the_hash_of_the_shipped_scenarios_is_unchanged() -> None:
     hashes = {p.name: scenario_hash(load_scenario(p))[:16]
               for p in sorted((ROOT / "scenarios").glob("*.yaml"))}
     assert hashes == {
-        "adaptive.yaml": "a5712a2ef20c88b1", "ci.yaml": "0ac559495b86b5dd",
+        "adaptive.yaml": "a5712a2ef20c88b1", "antidistill.yaml": "17fbb600f484ab44",
+        "ci.yaml": "0ac559495b86b5dd",
         "curves.yaml": "d84287e4134710a4",
         "defenses.yaml": "05567abdb4e30e91",
         "families.yaml": "e38dcfb488f54bc9", "hydra.yaml": "265dfe7b5b47c273",
