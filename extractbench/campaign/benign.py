@@ -22,7 +22,7 @@ import json
 import random
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO
@@ -39,11 +39,25 @@ from extractbench.endpoints.clients import (
 from extractbench.logs.harvest import HarvestLog, pairs
 from extractbench.tasks.base import Task, TaskItem, prompt_hash
 
-__all__ = ["CUSTOMER_LEADS", "BenignEntry", "BenignResult", "DefendedScore", "UserPlan",
-           "asked", "defended_score", "run_benign", "user_prompts"]
+__all__ = ["CUSTOMER_LEADS", "BenignEntry", "BenignResult", "DefendedScore", "MixPart",
+           "UserPlan", "asked", "defended_score", "run_benign", "user_prompts", "user_requests"]
 
 MAX_RETRY_WAIT_S = 30.0
 """A benign user waits at most this long for a 429's retry-after before its next request."""
+
+
+@dataclass(frozen=True)
+class MixPart:
+    """Another task a benign user also asks about: its benign prompts and its share of the
+    user's requests."""
+
+    task: str
+    """The scenario's key of that task (what :func:`run_benign`'s ``routes`` are keyed by)."""
+    prompts: tuple[str, ...]
+    """Its benign split's prompts, worded as its attack pool words them."""
+    share: float
+    customer: bool = False
+    """Whether its teacher reads past a greeting: a customer-worded user greets it too."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +75,8 @@ class UserPlan:
     focus: int | None = None
     """Ask about only this many of the benign items (the user's own, drawn once), again and
     again; ``None``: all of them."""
+    mix: tuple[MixPart, ...] = ()
+    """Other tasks the user also asks about (the rest of its requests ask about the cell's)."""
 
 
 CUSTOMER_LEADS = ("Hello! ", "Hey! ", "Good morning. ", "Question: ", "Quick one: ",
@@ -73,17 +89,35 @@ pool (of the shipped ones, ``classify-ref``: its tickets carry the question)."""
 
 def user_prompts(plan: UserPlan, prompts: Sequence[str], rng: random.Random) -> list[str]:
     """The prompts one user with ``plan`` asks, in the split's order: its ``focus`` share of
-    them, in its wording. A matched user with no focus asks them all and draws nothing from
-    ``rng``."""
+    them, in its wording, then those of its ``mix`` tasks. A matched user with no focus and no
+    mix asks them all and draws nothing from ``rng``."""
+    return [p for p, _ in user_requests(plan, prompts, rng)]
+
+
+def user_requests(plan: UserPlan, prompts: Sequence[str],
+                  rng: random.Random) -> list[tuple[str, str | None]]:
+    """:func:`user_prompts` with the task each asks about (``None``: the cell's own). Each mix
+    task gets ``share / (1 - the shares)`` as many prompts as the user's own, at least one,
+    drawn after the user's own (a plan without ``mix`` draws what it always drew)."""
     mine = list(prompts)
     if plan.focus is not None and plan.focus < len(mine):
         mine = [mine[i] for i in sorted(rng.sample(range(len(mine)), plan.focus))]
+    lead = ""
     if plan.prompts == "customer":
         lead = rng.choice(CUSTOMER_LEADS)
-        mine = [lead + p for p in mine]
     elif plan.prompts != "matched":
         raise ValueError(f"run_benign: prompts must be matched or customer, got {plan.prompts!r}")
-    return mine
+    out: list[tuple[str, str | None]] = [(lead + p, None) for p in mine]
+    own = 1.0 - sum(part.share for part in plan.mix)
+    for part in plan.mix:
+        if not part.prompts:
+            raise ValueError(f"run_benign: mix task {part.task!r} has no benign prompts")
+        n = max(1, round(part.share / own * len(mine)))
+        picked = [part.prompts[i] for i in
+                  sorted(rng.sample(range(len(part.prompts)), min(n, len(part.prompts))))]
+        greet = lead if part.customer else ""
+        out += [(greet + picked[i % len(picked)], part.task) for i in range(n)]
+    return out
 
 
 def asked(prompt: str) -> str:
@@ -113,6 +147,8 @@ class BenignEntry:
     latency_s: float = 0.0
     retry_after: float | None = None
     """The wait a 429 asked for, seconds."""
+    task: str | None = None
+    """The other task (a cohort's ``mix``) this request asked about; ``None``: the cell's."""
 
     @property
     def ok(self) -> bool:
@@ -146,23 +182,25 @@ class BenignResult:
         return sorted({e.key_id for e in self.entries if e.status == 403})
 
     def score(self, task: Task, items: Sequence[TaskItem],
-              keys: Sequence[str] | None = None) -> float | None:
+              keys: Sequence[str] | None = None, of: str | None = None) -> float | None:
         """Mean score of the benign answers whose prompt is one of ``items`` (failed requests
-        score 0), of ``keys`` only when given; ``None`` when none was sent."""
+        score 0), of ``keys`` only when given, of requests about task ``of`` (``None``: the
+        cell's own); ``None`` when none was sent."""
         by_prompt = {i.prompt: i for i in items}
         wanted = None if keys is None else set(keys)
         scored = [task.score(task.extract(e.text), by_prompt[asked(e.prompt)])
                   if e.text is not None else 0.0 for e in self.entries
-                  if asked(e.prompt) in by_prompt and (wanted is None or e.key_id in wanted)]
+                  if e.task == of and asked(e.prompt) in by_prompt
+                  and (wanted is None or e.key_id in wanted)]
         return sum(scored) / len(scored) if scored else None
 
     def score_by_key(self, task: Task, items: Sequence[TaskItem]) -> dict[str, float]:
-        """Per key that sent any of ``items``: the mean score of what it received, as
-        :meth:`score` with that key alone."""
+        """Per key that sent any of ``items`` about the cell's own task: the mean score of what
+        it received, as :meth:`score` with that key alone."""
         by_prompt = {i.prompt: i for i in items}
         scored: dict[str, list[float]] = {}
         for e in self.entries:
-            item = by_prompt.get(asked(e.prompt))
+            item = by_prompt.get(asked(e.prompt)) if e.task is None else None
             if item is not None:
                 scored.setdefault(e.key_id, []).append(
                     task.score(task.extract(e.text), item) if e.text is not None else 0.0)
@@ -185,6 +223,7 @@ async def run_benign(
     client: EndpointClient | None = None,
     plans: dict[str, UserPlan] | None = None,
     follow: SimClock | None = None,
+    routes: Mapping[str, tuple[str, int]] | None = None,
 ) -> BenignResult:
     """Send benign traffic from every ``(key_id, api_key)`` until ``stop`` is set and each key
     has sent ``min_per_key`` requests (or until it has sent ``max_per_key``).
@@ -201,7 +240,10 @@ async def run_benign(
     sent its minimum; and at most as many as the attacker's busiest key (no legitimate user
     out-sends the attacker) unless its minimum is more. While the attack runs a user waits
     whenever its next request is not yet sure to happen, so what it sends does not depend on
-    how fast either side ran."""
+    how fast either side ran.
+
+    ``routes``: for each task a plan's ``mix`` names, the model to ask and its answer length
+    in tokens."""
     if not keys:
         raise ValueError("run_benign: give at least one (key_id, api_key)")
     if not prompts:
@@ -215,13 +257,18 @@ async def run_benign(
     sdk = client or make_client(endpoint)
     log = log_path.open("a", encoding="utf-8") if log_path is not None else None
     default = UserPlan(pacing_s, min_per_key, max_per_key)
+    ask = _Ask(max_tokens, temperature, dict(routes or {}))
+    for plan in (plans or {}).values():
+        for part in plan.mix:
+            if part.task not in ask.routes:
+                raise ValueError(f"run_benign: no route for mix task {part.task!r}")
     try:
         await asyncio.gather(*(
-            _user(sdk, key_id, api_key, list(prompts), max_tokens, temperature,
+            _user(sdk, key_id, api_key, list(prompts), ask,
                   (plans or {}).get(key_id, default), stop,
                   random.Random(f"{seed}/benign/{key_id}"), result, log)
             if follow is None else
-            _sim_user(sdk, key_id, api_key, list(prompts), max_tokens, temperature,
+            _sim_user(sdk, key_id, api_key, list(prompts), ask,
                       (plans or {}).get(key_id, default), follow,
                       random.Random(f"{seed}/benign/{key_id}"), result, log)
             for key_id, api_key in keys
@@ -234,14 +281,30 @@ async def run_benign(
     return result
 
 
+@dataclass(frozen=True)
+class _Ask:
+    """How a benign request asks: its answer length and temperature, and where a mix task's
+    requests go (task -> (model, answer tokens))."""
+
+    max_tokens: int
+    temperature: float
+    routes: dict[str, tuple[str, int]]
+
+    def request(self, prompt: str, task: str | None, sim_time: float | None = None
+                ) -> QueryRequest:
+        model, max_tokens = (None, self.max_tokens) if task is None else self.routes[task]
+        return QueryRequest(prompt=prompt, max_tokens=max_tokens,
+                            temperature=self.temperature, model=model, sim_time=sim_time)
+
+
 async def _user(sdk: EndpointClient, key_id: str, api_key: str, prompts: list[str],
-                max_tokens: int, temperature: float, plan: UserPlan, stop: asyncio.Event,
+                ask: _Ask, plan: UserPlan, stop: asyncio.Event,
                 rng: random.Random, result: BenignResult, log: IO[str] | None) -> None:
     if plan.pacing_s <= 0 or plan.burst < 1:
         raise ValueError(f"run_benign: {key_id}: pacing_s must be > 0 and burst >= 1")
-    prompts = user_prompts(plan, prompts, rng)
+    requests = user_requests(plan, prompts, rng)
     min_n, max_n = plan.min_queries, plan.max_queries
-    order: list[str] = []
+    order: list[tuple[str, str | None]] = []
     sent = 0
     wait = rng.random() * plan.pacing_s * plan.burst
     while True:
@@ -258,20 +321,20 @@ async def _user(sdk: EndpointClient, key_id: str, api_key: str, prompts: list[st
         if max_n is not None and sent >= max_n:
             return
         if not order:
-            order = list(prompts)
+            order = list(requests)
             rng.shuffle(order)
-        prompt = order.pop()
+        prompt, task = order.pop()
         started, t0 = time.time(), time.monotonic()
-        req = QueryRequest(prompt=prompt, max_tokens=max_tokens, temperature=temperature)
+        req = ask.request(prompt, task)
         wait = gap_after(plan, sent, rng)
         try:
             c = await sdk.complete(req, api_key)
             entry = BenignEntry(key_id, sent, started, prompt, c.text,
-                                latency_s=time.monotonic() - t0)
+                                latency_s=time.monotonic() - t0, task=task)
         except EndpointError as e:
             entry = BenignEntry(key_id, sent, started, prompt, None, e.error_type, e.status,
                                 e.message.splitlines()[0][:200] if e.message else None,
-                                latency_s=time.monotonic() - t0)
+                                latency_s=time.monotonic() - t0, task=task)
             if e.error_type == "rate_limit" and e.retry_after:
                 wait = max(wait, min(MAX_RETRY_WAIT_S, e.retry_after))
         sent += 1
@@ -310,24 +373,25 @@ each request on its own (``SimClock.serial`` false): nothing there depends on th
 
 
 async def _sim_user(sdk: EndpointClient, key_id: str, api_key: str, prompts: list[str],
-                    max_tokens: int, temperature: float, plan: UserPlan, clock: SimClock,
+                    ask: _Ask, plan: UserPlan, clock: SimClock,
                     rng: random.Random, result: BenignResult, log: IO[str] | None) -> None:
     if plan.pacing_s <= 0 or plan.burst < 1:
         raise ValueError(f"run_benign: {key_id}: pacing_s must be > 0 and burst >= 1")
-    prompts = user_prompts(plan, prompts, rng)
+    requests = user_requests(plan, prompts, rng)
     lanes = 1 if clock.serial else UNORDERED_LANES
-    order: list[str] = []
+    order: list[tuple[str, str | None]] = []
     sent = 0
     t = rng.random() * plan.pacing_s * plan.burst
     while True:
-        wave: list[tuple[int, float, str, float]] = []  # (index, time, prompt, gap after)
+        # (index, time, (prompt, task), gap after)
+        wave: list[tuple[int, float, tuple[str, str | None], float]] = []
         while len(wave) < lanes:
             while not _goes(plan, sent, t, clock) and not clock.finished:
                 await clock.progressed().wait()  # not sure yet: wait for the attacker
             if not _goes(plan, sent, t, clock):
                 break
             if not order:
-                order = list(prompts)
+                order = list(requests)
                 rng.shuffle(order)
             wave.append((sent, t, order.pop(), gap_after(plan, sent, rng)))
             sent += 1
@@ -337,8 +401,7 @@ async def _sim_user(sdk: EndpointClient, key_id: str, api_key: str, prompts: lis
         if not wave:
             return
         entries = await asyncio.gather(*(
-            _sim_send(sdk, key_id, api_key, i, at, prompt, max_tokens, temperature)
-            for i, at, prompt, _ in wave))
+            _sim_send(sdk, key_id, api_key, i, at, asking, ask) for i, at, asking, _ in wave))
         for entry, (_, _, _, gap) in zip(entries, wave, strict=True):
             if entry.error_type == "rate_limit" and entry.retry_after and lanes == 1:
                 t += max(0.0, min(MAX_RETRY_WAIT_S, entry.retry_after) - gap)
@@ -346,17 +409,19 @@ async def _sim_user(sdk: EndpointClient, key_id: str, api_key: str, prompts: lis
 
 
 async def _sim_send(sdk: EndpointClient, key_id: str, api_key: str, index: int, at: float,
-                    prompt: str, max_tokens: int, temperature: float) -> BenignEntry:
-    req = QueryRequest(prompt=prompt, max_tokens=max_tokens, temperature=temperature,
-                       sim_time=at)
+                    asking: tuple[str, str | None], ask: _Ask) -> BenignEntry:
+    prompt, task = asking
+    req = ask.request(prompt, task, sim_time=at)
     t0 = time.monotonic()
     try:
         c = await sdk.complete(req, api_key)
-        return BenignEntry(key_id, index, at, prompt, c.text, latency_s=time.monotonic() - t0)
+        return BenignEntry(key_id, index, at, prompt, c.text, latency_s=time.monotonic() - t0,
+                           task=task)
     except EndpointError as e:
         return BenignEntry(key_id, index, at, prompt, None, e.error_type, e.status,
                            e.message.splitlines()[0][:200] if e.message else None,
-                           latency_s=time.monotonic() - t0, retry_after=e.retry_after)
+                           latency_s=time.monotonic() - t0, retry_after=e.retry_after,
+                           task=task)
 
 
 @dataclass(frozen=True)

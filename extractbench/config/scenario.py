@@ -286,6 +286,19 @@ class Cohort(_Model):
         default=None, ge=1, le=100_000, description="each user asks about only this many of "
         "the benign items, its own, again and again (a customer with a few products); "
         "default: the whole benign split")
+    mix: dict[Name, Annotated[float, Field(gt=0, lt=1)]] | None = Field(
+        default=None, description="other tasks (keys of `tasks`) this cohort also asks about, "
+        "each with its share of the user's requests (the rest ask about the cell's own task), "
+        "sent to the endpoint's model for that task; e.g. {arithmetic: 0.25}. A share "
+        "naming the cell's own task counts as its own. Their answers are scored against each "
+        "task's ground truth, and each mixed task's utility is gated like the cohort's")
+
+    @model_validator(mode="after")
+    def _shares(self) -> Cohort:
+        if self.mix is not None and sum(self.mix.values()) >= 1:
+            raise ValueError("mix: the shares add up to 1 or more; leave some of the "
+                             "requests for the cell's own task")
+        return self
 
 
 class BenignTraffic(_Model):
@@ -382,6 +395,11 @@ class Scenario(_Model):
                         )
         self._accounts_cover_keys(labels)
         self._wall_pacing()
+        for name, cohort in (self.benign_traffic.cohorts or {}).items():
+            for task in cohort.mix or {}:
+                if task not in self.tasks:
+                    raise ValueError(f"benign_traffic.cohorts.{name}.mix: {task!r} is not in "
+                                     f"tasks (known: {', '.join(self.tasks)})")
         if self.ranking is not None:
             self._ranking_names(self.ranking, labels)
         for i, gate in enumerate(self.gates):
@@ -692,6 +710,8 @@ def scenario_hash(scenario: Scenario) -> str:
             cohort.pop("prompts")
         if cohort.get("focus") is None:
             cohort.pop("focus", None)
+        if cohort.get("mix") is None:
+            cohort.pop("mix", None)
     for attack in data.get("attacks", {}).values():  # and an attacker who knows nothing
         if attack.get("knows") == "nothing":
             attack.pop("knows")

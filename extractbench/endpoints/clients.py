@@ -76,6 +76,9 @@ class QueryRequest:
     logit_bias: dict[int, float] | None = None
     """Token id -> bias added to its logit (OpenAI-compatible endpoints; the Messages API has
     none, and the Anthropic client sends none)."""
+    model: str | None = None
+    """The model to ask instead of the endpoint's (a benign user who also asks about another
+    task); ``None``: the endpoint's ``model``."""
     sim_time: float | None = None
     """Simulated seconds since the campaign began, sent as the ``x-extractbench-sim-time``
     header: a reference endpoint on a simulated clock (:mod:`extractbench.campaign.simclock`)
@@ -234,7 +237,7 @@ class OpenAIChatClient(_SdkClient):
 
         ep = self.endpoint
         kwargs: dict[str, Any] = {
-            "model": ep.model,
+            "model": req.model or ep.model,
             "messages": [{"role": "user", "content": req.prompt}],
             ep.max_tokens_param: req.max_tokens,
         }
@@ -302,7 +305,7 @@ class AnthropicMessagesClient(_SdkClient):
 
         ep = self.endpoint
         kwargs: dict[str, Any] = {
-            "model": ep.model,
+            "model": req.model or ep.model,
             "max_tokens": req.max_tokens,
             "messages": [{"role": "user", "content": req.prompt}],
         }

@@ -50,6 +50,10 @@ class CohortFigures(BaseModel):
         default=None, description="per key that sent, in key order: the score of what it "
         "received / the teacher's held-out score (the leaderboard bootstraps the cohort's "
         "utility over these users)")
+    mixed_utility: dict[str, float] | None = Field(
+        default=None, description="per other task the cohort also asked about "
+        "(benign_traffic.cohorts.*.mix): what it received there / the teacher's held-out score "
+        "on that task")
     prompts: Literal["matched", "customer"] | None = Field(
         default=None, description="how the cohort worded its prompts, as sent: matched (as "
         "the attack pool words them) or customer (benign_traffic.cohorts.*.prompts)")

@@ -30,8 +30,8 @@ import random
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from extractbench.campaign.benign import MixPart, gap_after, user_prompts
 from extractbench.campaign.benign import UserPlan as Plan
-from extractbench.campaign.benign import gap_after, user_prompts
 from extractbench.defenses.base import RequestContext
 from extractbench.defenses.detector import Detector
 from extractbench.logs.harvest import Entry, ErrorEntry, ResponseEntry
@@ -173,14 +173,26 @@ def benign_streams(entries: Iterable[Any]) -> dict[str, Stream]:
 
 
 def cohort_plans(benign_traffic: Any, cohort_of: Mapping[str, str],
-                 task: Any = None) -> dict[str, Plan]:
+                 task: Any = None, mixed: Mapping[str, Any] | None = None,
+                 own: str | None = None) -> dict[str, Plan]:
     """Each benign key's plan, from a scenario's ``benign_traffic`` and the key -> cohort
     map. On a ``task`` whose teacher does not answer customer wordings (``customer_wording``
     false) a customer cohort sends matched prompts: otherwise its utility would measure the
-    teacher, not the defense."""
+    teacher, not the defense. ``mixed``: the tasks (by scenario key) a cohort's ``mix`` names,
+    built for the cell's seed; a share naming ``own`` (the cell's task key) is its own."""
     cohorts = benign_traffic.plan()
     customer = task is None or bool(getattr(task, "customer_wording", False))
+
+    def parts(cohort: Any) -> tuple[MixPart, ...]:
+        return tuple(
+            MixPart(key, tuple(i.prompt for i in (mixed or {})[key].split("benign")), share,
+                    cohort.prompts == "customer"
+                    and bool(getattr((mixed or {})[key], "customer_wording", False)))
+            for key, share in (cohort.mix or {}).items() if key != own)
+
+    mix = {name: parts(cohort) for name, cohort in cohorts.items()}
     return {key: Plan(cohorts[name].pacing_s, cohorts[name].min_queries_per_user,
                       burst=cohorts[name].burst,
                       prompts=cohorts[name].prompts if customer else "matched",
-                      focus=cohorts[name].focus) for key, name in cohort_of.items()}
+                      focus=cohorts[name].focus, mix=mix[name])
+            for key, name in cohort_of.items()}

@@ -102,8 +102,24 @@ class CellRunner:
         log.info("cell %s: a defended cell starts over; the interrupted attempt's logs are in "
                  "interrupted/%d/", cell.id, n)
 
+    def _mixed(self, cell: Cell) -> dict[str, Any]:
+        """The other tasks the scenario's benign cohorts also ask about (``mix``), by key,
+        built for the cell's seed (the cell's own task is not among them)."""
+        keys = {k for c in (self.sc.benign_traffic.cohorts or {}).values() for k in c.mix or {}}
+        return {k: self.tasks.get(k, cell.seed) for k in sorted(keys) if k != cell.task}
+
+    def _mixed_teachers(self, cell: Cell, mixed: dict[str, Any]) -> dict[str, Any]:
+        """Each mixed task with the undefended teacher's mean held-out score on it."""
+        out = {}
+        for key, other in mixed.items():
+            answers = self.baselines.teacher_answers(cell.endpoint, key, cell.seed)
+            items = other.split("heldout")
+            scores = [other.score(a, i) for a, i in zip(answers, items, strict=True)]
+            out[key] = (other, sum(scores) / len(scores) if scores else 0.0)
+        return out
+
     def _calibration(self, cell: Cell, entries: list[Any], got: Any,
-                     task: Any) -> dict[str, Any]:
+                     task: Any, mixed: dict[str, Any] | None = None) -> dict[str, Any]:
         """The detector's figures calibrated on benign streams (a simulated clock only)."""
         from extractbench.measure.calibration import (
             benign_streams,
@@ -118,7 +134,8 @@ class CellRunner:
             return {}
         attacker = stream_of_harvest(entries)
         return calibrate(dict(det.params), attacker, benign_streams(got.benign.entries),
-                         cohort_plans(self.sc.benign_traffic, self.fleet.keys.cohort_of, task),
+                         cohort_plans(self.sc.benign_traffic, self.fleet.keys.cohort_of, task,
+                                      mixed, cell.task),
                          [i.prompt for i in task.split("benign")], until=got.sim_s,
                          cap=max(map(len, attacker.values()), default=0), seed=cell.seed)
 
@@ -149,8 +166,9 @@ class CellRunner:
         if self.fleet.live[cell.endpoint].pipeline is not None:
             self._set_aside(cell)
         audit_path = self.fleet.fresh_defenses(cell.endpoint, cell.slug)
+        mixed = self._mixed(cell)
         got_campaign = collect(self.sc, self.fleet, cell, task, harvest_path, self.run_dir,
-                               self.run_id, self.progress)
+                               self.run_id, self.progress, mixed)
         attack_s = time.time() - ta
         entries = HarvestLog.read(harvest_path)
         got = sorted(pairs(entries), key=lambda e: e.index)
@@ -181,8 +199,10 @@ class CellRunner:
                                                                self.fleet.keys.benign],
                                          got_campaign.benign, task, spec, cell.seed,
                                          t_scores, base, self.fleet.keys.cohort_of,
-                                         simulated=got_campaign.sim_s is not None)
-            detection["calibration"] = self._calibration(cell, entries, got_campaign, task)
+                                         simulated=got_campaign.sim_s is not None,
+                                         mixed=self._mixed_teachers(cell, mixed))
+            detection["calibration"] = self._calibration(cell, entries, got_campaign, task,
+                                                         mixed)
             detection["hydra"] = self._hydra(cell, entries, got_campaign)
         # how fast it leaked in simulated time (the cells the board ranks on)
         ranking = self.sc.ranking

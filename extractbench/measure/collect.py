@@ -48,8 +48,10 @@ def known_defenses(specs: Any, knows: str) -> list[tuple[str, dict[str, Any]]]:
 
 
 def collect(sc: Scenario, fleet: Fleet, cell: Cell, task: Task, harvest_path: Path,
-            run_dir: Path, run_id: str, progress: Progress) -> Collected:
-    """Run the cell's attack (with benign traffic on a defended profile) to completion."""
+            run_dir: Path, run_id: str, progress: Progress,
+            mixed: dict[str, Task] | None = None) -> Collected:
+    """Run the cell's attack (with benign traffic on a defended profile) to completion.
+    ``mixed``: the other tasks benign cohorts also ask about (their ``mix``), by key."""
     from extractbench.campaign.benign import run_benign
     from extractbench.measure.calibration import cohort_plans
 
@@ -84,7 +86,9 @@ def collect(sc: Scenario, fleet: Fleet, cell: Cell, task: Task, harvest_path: Pa
         defenses=known_defenses(sc.endpoints[cell.endpoint].defenses, spec.knows),
     )
     with_benign = live.pipeline is not None and bool(benign_split)
-    plans = cohort_plans(sc.benign_traffic, fleet.keys.cohort_of, task)
+    plans = cohort_plans(sc.benign_traffic, fleet.keys.cohort_of, task, mixed, cell.task)
+    routes = {key: (fleet.model_for(cell.endpoint, key), other.max_answer_tokens)
+              for key, other in (mixed or {}).items()}
 
     async def go() -> tuple[str, Any]:
         stop = asyncio.Event()
@@ -110,7 +114,8 @@ def collect(sc: Scenario, fleet: Fleet, cell: Cell, task: Task, harvest_path: Pa
                            pacing_s=sc.benign_traffic.pacing_s, stop=stop,
                            seed=cell.seed,
                            min_per_key=sc.benign_traffic.min_queries_per_user,
-                           log_path=benign_log, plans=plans, follow=sim),
+                           log_path=benign_log, plans=plans, follow=sim,
+                           routes=routes),
             )
             return reason, benign
         finally:

@@ -4,7 +4,7 @@ only on what was harvested before the flag learns (``transfer_at_flag``)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +29,13 @@ __all__ = ["detection_fields"]
 
 
 def cohort_figures(events: Sequence[AuditEvent], benign: Any, task: Task,
-                   cohort_of: dict[str, str], teacher_score: float) -> dict[str, CohortFigures]:
+                   cohort_of: dict[str, str], teacher_score: float,
+                   mixed: Mapping[str, tuple[Task, float]] | None = None,
+                   ) -> dict[str, CohortFigures]:
     """Per cohort: its keys, what they sent, which were flagged or harmed, what they
-    received (``benign``: the run's :class:`~extractbench.campaign.benign.BenignResult`)."""
+    received (``benign``: the run's :class:`~extractbench.campaign.benign.BenignResult`);
+    ``mixed``: the other tasks cohorts also ask about, each with the teacher's held-out
+    score on it."""
     members: dict[str, list[str]] = {}
     for key_id, name in cohort_of.items():
         members.setdefault(name, []).append(key_id)
@@ -51,15 +55,29 @@ def cohort_figures(events: Sequence[AuditEvent], benign: Any, task: Task,
             prompts=("customer" if any(asked(e.prompt) != e.prompt for e in sent)
                      else "matched") if sent else None,
             utility=received / teacher_score if received is not None and teacher_score
-            else None, user_utility=users or None)
+            else None, user_utility=users or None,
+            mixed_utility=_mixed_utility(benign, keys, mixed or {}))
     return out
+
+
+def _mixed_utility(benign: Any, keys: Sequence[str],
+                   mixed: Mapping[str, tuple[Task, float]]) -> dict[str, float] | None:
+    """Per other task ``keys`` asked about: what they received / the teacher's score."""
+    out = {}
+    for key, (other, teacher) in mixed.items():
+        got = benign.score(other, other.split("benign"), keys, of=key) \
+            if benign is not None else None
+        if got is not None and teacher:
+            out[key] = got / teacher
+    return out or None
 
 
 def detection_fields(audit_path: Path, entries: Sequence[Entry], benign_ids: list[str],
                      benign: Any, task: Task, spec: StudentSpec, seed: int,
                      teacher_scores: list[float], base: list[float],
                      cohort_of: dict[str, str] | None = None,
-                     simulated: bool = False) -> dict[str, Any]:
+                     simulated: bool = False,
+                     mixed: Mapping[str, tuple[Task, float]] | None = None) -> dict[str, Any]:
     """The record's detection fields (``flagged_at``, ``fpr``, ``benign_score``,
     ``transfer_at_flag``, the per-cohort figures, ...) from the cell's audit log and
     harvest. ``simulated``: the events' times are simulated (``flag_sim_s``)."""
@@ -76,7 +94,7 @@ def detection_fields(audit_path: Path, entries: Sequence[Entry], benign_ids: lis
                       else None),
         benign_cohorts=cohort_figures(
             events, benign, task, cohort_of or dict.fromkeys(benign_ids, ""),
-            sum(teacher_scores) / len(teacher_scores) if teacher_scores else 0.0),
+            sum(teacher_scores) / len(teacher_scores) if teacher_scores else 0.0, mixed),
     )
     if summary.flagged_at is not None:
         early = train_pairs(before_flag(entries, summary.flagged_at))

@@ -188,6 +188,10 @@ def _gate(rows: list[ProfileSummary], threshold: float,
             who = k.name or "users"
             if k.utility < threshold:
                 reasons.append(f"cohort {who}: utility {k.utility:.2f} < {threshold:.2f}")
+            for other, value in k.mixed:
+                if value < threshold:
+                    reasons.append(f"cohort {who}: utility on {other} {value:.2f} < "
+                                   f"{threshold:.2f}")
             if k.harmed.value > MAX_HARMED:
                 reasons.append(f"cohort {who}: harmed {k.harmed.value:.1%} of "
                                f"{k.harmed.benign_keys} keys > {MAX_HARMED:.0%}")

@@ -149,13 +149,15 @@ def cohorts(cells: pd.DataFrame) -> tuple[Cohort, ...]:
     interval. When every cell records each user's utility (``user_utility``) the utility is the
     mean over the cohort's users pooled over the cells and the interval resamples users;
     otherwise (older records) it is the mean over the cells, resampling cells (two or more).
-    Empty when no record carries cohorts, or only the scenario's single unnamed cohort (the
-    row's own utility, FPR and harmed columns already say it)."""
+    ``mixed``: per other task the cohort also asked about, its utility there, the mean over
+    the cells. Empty when no record carries cohorts, or only the scenario's single unnamed
+    cohort (the row's own utility, FPR and harmed columns already say it)."""
     if c.BENIGN_COHORTS not in cells:
         return ()
     utilities: dict[str, list[float]] = {}
     users: dict[str, list[float] | None] = {}
     counts: dict[str, list[int]] = {}
+    mixed: dict[str, dict[str, list[float]]] = {}
     for raw in cells[c.BENIGN_COHORTS]:
         data = json.loads(raw) if isinstance(raw, str) else raw
         for name, figures in (data or {}).items():
@@ -163,6 +165,8 @@ def cohorts(cells: pd.DataFrame) -> tuple[Cohort, ...]:
             counts[name] = [n + int(figures["keys"]), hit + int(figures["harmed_keys"])]
             if figures.get("utility") is not None:
                 utilities.setdefault(name, []).append(float(figures["utility"]))
+            for other, value in (figures.get("mixed_utility") or {}).items():
+                mixed.setdefault(name, {}).setdefault(other, []).append(float(value))
             mine = figures.get("user_utility")
             pooled = users.setdefault(name, [])
             users[name] = None if mine is None or pooled is None else pooled + list(mine)
@@ -176,7 +180,9 @@ def cohorts(cells: pd.DataFrame) -> tuple[Cohort, ...]:
                           _pooled(hit, n),
                           spread.low if spread is not None else math.nan,
                           spread.high if spread is not None else math.nan,
-                          over="users" if users.get(name) else "cells"))
+                          over="users" if users.get(name) else "cells",
+                          mixed=tuple((k, float(np.mean(v)))
+                                      for k, v in sorted(mixed.get(name, {}).items()))))
     return tuple(out)
 
 

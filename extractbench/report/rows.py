@@ -156,6 +156,9 @@ class Cohort:
     """A bootstrap 95% interval of the utility (``nan``: one user or cell)."""
     over: str = "users"
     """What the utility's interval resamples: ``users`` or ``cells``."""
+    mixed: tuple[tuple[str, float], ...] = ()
+    """Per other task the cohort also asked about (its ``mix``): its utility there, the mean
+    over the cells."""
 
     def text(self) -> str:
         """``heavy 0.62 [0.50, 0.74], harmed 100% [34%, 100%] of 2``: the utility's bootstrap
@@ -166,6 +169,8 @@ class Cohort:
             u += f" [{self.utility_low:.2f}, {self.utility_high:.2f}]"
             if self.over != "users":
                 u += " over cells"
+        if self.mixed:
+            u += " (also " + ", ".join(f"{k} {v:.2f}" for k, v in self.mixed) + ")"
         h = self.harmed
         return (f"{self.name or 'users'} {u}, harmed {h.value:.0%} [{h.low:.0%}, {h.high:.0%}]"
                 f" of {h.benign_keys}")

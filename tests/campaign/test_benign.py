@@ -223,3 +223,34 @@ def test_user_prompts_follow_the_plan() -> None:
     assert len({tuple(s) for s in slices}) == 4  # each user its own
     with pytest.raises(ValueError, match="matched or customer"):
         user_prompts(UserPlan(1.0, prompts="shouting"), prompts, random.Random(0))
+
+
+def test_a_mixed_user_asks_each_task_its_share() -> None:
+    """A user with a 25% mix of another task asks one of those for every three of its own
+    (a third as many as its own), tagged with that task, greeted only where the other task's
+    teacher reads past a greeting; its own prompts are drawn exactly as without the mix."""
+    import random
+
+    from extractbench.campaign.benign import MixPart, UserPlan, user_prompts, user_requests
+
+    prompts = [f"Which team? Ticket: item {i}" for i in range(30)]
+    other = tuple(f"{i}+{i}=" for i in range(100))
+    plain = UserPlan(1.0, prompts="customer", focus=12)
+    mixed = UserPlan(1.0, prompts="customer", focus=12, mix=(MixPart("arith", other, 0.25),))
+    asks = user_requests(mixed, prompts, random.Random(7))
+    own = [p for p, task in asks if task is None]
+    theirs = [p for p, task in asks if task == "arith"]
+    assert own == user_prompts(plain, prompts, random.Random(7))
+    assert (len(own), len(theirs)) == (12, 4) and set(theirs) <= set(other)
+    assert len(set(theirs)) == 4  # drawn without repeats while the split has enough
+    greeted = UserPlan(1.0, prompts="customer", focus=12,
+                       mix=(MixPart("arith", other, 0.25, customer=True),))
+    lead = own[0][: own[0].index("Which")]
+    assert all(p.startswith(lead) for p, task in user_requests(greeted, prompts,
+                                                               random.Random(7)))
+    # a tiny share still asks at least once; an empty split is refused
+    tiny = UserPlan(1.0, mix=(MixPart("arith", other, 0.001),))
+    assert sum(t == "arith" for _, t in user_requests(tiny, prompts, random.Random(0))) == 1
+    with pytest.raises(ValueError, match="no benign prompts"):
+        user_requests(UserPlan(1.0, mix=(MixPart("arith", (), 0.5),)), prompts,
+                      random.Random(0))
