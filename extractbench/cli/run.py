@@ -53,6 +53,8 @@ def cmd(args: argparse.Namespace) -> int:
     print(f"run: {result.run_dir}")
     for p in paths:
         print(f"wrote {p}")
+    for verdict in result.directions:
+        print(f"direction {verdict.text()}", file=sys.stderr)
     for line in result.gate_failures:
         err(f"gate failed: {line}")
     errors = [r for r in result.records if r.status == "error"]

@@ -208,6 +208,54 @@ class Gate(_Model):
         return self
 
 
+DirectionMetric = Literal["transfer", "student_score", "fidelity", "utility", "fpr",
+                          "harmed_rate"]
+"""What a direction compares (a record's figure; ``transfer`` is its point estimate)."""
+
+
+class Contrast(_Model):
+    """The mean of a metric over the cells at ``of`` minus its mean over the cells at
+    ``minus`` (each a `where:` of cell coordinates)."""
+
+    of: dict[GateCoordinate, Coordinate] = Field(min_length=1)
+    minus: dict[GateCoordinate, Coordinate] | None = Field(
+        default=None, description="default: nothing subtracted (the mean at `of` itself)")
+
+
+class Direction(_Model):
+    """A published claim this scenario tests: ``effect`` (minus ``than``, when given) must be
+    at least ``min`` and/or at most ``max``. Checked when the run ends, on the seed means;
+    the verdict, with the per-seed spread, goes to the run's ``directions.json``."""
+
+    claim: Text = Field(min_length=1, description="the direction in words")
+    source: Text = Field(default="", description="who published it, with their figure")
+    metric: DirectionMetric = "transfer"
+    effect: Contrast
+    than: Contrast | None = Field(default=None, description="a second contrast the first "
+                                  "must exceed (or stay under)")
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _bound(self) -> Direction:
+        if self.min is None and self.max is None:
+            raise ValueError("a direction needs min or max (what the claim says)")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max} (swap them)")
+        return self
+
+    def wheres(self) -> list[tuple[str, dict[GateCoordinate, Coordinate]]]:
+        """Each ``where`` it reads, with its place (``effect.of``, ...)."""
+        out: list[tuple[str, dict[GateCoordinate, Coordinate]]] = []
+        for name, contrast in (("effect", self.effect), ("than", self.than)):
+            if contrast is None:
+                continue
+            out.append((f"{name}.of", contrast.of))
+            if contrast.minus is not None:
+                out.append((f"{name}.minus", contrast.minus))
+        return out
+
+
 class Grid(_Model):
     """A sub-grid: names chosen from the scenario's sections (omitted = all of that section).
     Lets one scenario measure e.g. every family with one attack and every attack on one
@@ -358,6 +406,8 @@ class Scenario(_Model):
         description="union of sub-grids to run; default: the full cross product",
     )
     gates: list[Gate] = Field(default_factory=list)
+    directions: list[Direction] = Field(
+        default_factory=list, description="published claims the run tests (see Direction)")
     benign_traffic: BenignTraffic = Field(default_factory=BenignTraffic)
     clock: Clock = Field(default_factory=Clock)
     max_usd: float | None = Field(
@@ -559,10 +609,13 @@ def _load(path: str | Path, name: str) -> Scenario:
 
 def _plan_problems(scenario: Scenario) -> list[str]:
     """The grid is not empty and not huge, and every gate selects a cell of it."""
+    from extractbench.config.directions import direction_problems
     from extractbench.config.gates import gate_problems
     from extractbench.config.plan import grid, grid_problems
 
-    return grid_problems(scenario) or gate_problems(scenario.gates, grid(scenario))
+    cells = grid(scenario)
+    return (grid_problems(scenario) or gate_problems(scenario.gates, cells)
+            + direction_problems(scenario.directions, cells))
 
 
 def _model_problems(scenario: Scenario, file: str) -> list[str]:
@@ -695,6 +748,8 @@ def scenario_hash(scenario: Scenario) -> str:
         data.pop("ranking", None)
     elif data["ranking"].get("tasks") is None:  # likewise ranking.tasks
         data["ranking"].pop("tasks", None)
+    if not data.get("directions"):  # likewise directions
+        data.pop("directions", None)
     for ep in data.get("endpoints", {}).values():  # likewise an endpoint's stream: false
         if ep.get("stream") is False:
             ep.pop("stream")

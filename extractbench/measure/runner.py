@@ -19,6 +19,7 @@ The parts: :mod:`~extractbench.config.plan` (the cells), :mod:`.fleet` (endpoint
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import shutil
@@ -27,6 +28,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from extractbench.config.gates import GateBook
 from extractbench.config.plan import Cell, grid
@@ -52,6 +54,9 @@ class RunResult:
     run_dir: Path
     records: list[CellRecord]
     gate_failures: list[str] = field(default_factory=list)
+    directions: list[Any] = field(default_factory=list)
+    """The verdicts on the scenario's ``directions`` (:class:`~extractbench.config.directions.
+    Verdict`), when the whole grid ran."""
 
     @property
     def ok(self) -> bool:
@@ -187,10 +192,27 @@ def run_scenario(sc: Scenario, path: Path, results_dir: Path, run_id: str | None
         prog.start_run(len(cells))
         records: list[CellRecord] = []
         failures: list[str] = []
+        verdicts: list[Any] = []
         with runner:
             for record in iter_run(runner, cells):
                 records.append(record)
                 failures.extend(runner.check_gates(record))
                 if fail_fast and (record.status == "error" or failures):
                     break
-        return RunResult(runner.run_dir, records, failures)
+            else:
+                if only is None and sc.directions:
+                    verdicts = judge_directions(sc, runner.run_dir, records)
+                    failures.extend(f"direction {v.text()}" for v in verdicts if not v.holds)
+        return RunResult(runner.run_dir, records, failures, verdicts)
+
+
+def judge_directions(sc: Scenario, run_dir: Path, records: list[CellRecord]) -> list[Any]:
+    """The verdicts on ``sc.directions`` from the whole grid's records, also written to the
+    run's ``directions.json``."""
+    from extractbench.config.directions import judge_all
+
+    verdicts = judge_all(sc.directions, records)
+    (run_dir / "directions.json").write_text(
+        json.dumps([v.as_dict() for v in verdicts], indent=2, sort_keys=True) + "\n",
+        encoding="utf-8")
+    return verdicts

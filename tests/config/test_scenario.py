@@ -309,6 +309,8 @@ def test_the_hash_of_the_shipped_scenarios_is_unchanged() -> None:
         "ci.yaml": "1d0cc598c7982037",
         "curves.yaml": "d84287e4134710a4",
         "defenses.yaml": "05567abdb4e30e91",
+        "direction-random.yaml": "5451e23b0c8261d4",
+        "direction-reasoning.yaml": "52c660dd7a1aec34",
         "families.yaml": "e38dcfb488f54bc9", "hydra.yaml": "265dfe7b5b47c273",
         "standard.yaml": "0baf2426f9ef385e",
         "students.yaml": "26dde6a07f1ef95e", "vendors.yaml": "2a4154d17ec49a6c",

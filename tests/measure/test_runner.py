@@ -456,3 +456,27 @@ def test_a_benign_gap_longer_than_a_minute_needs_the_simulated_clock(tmp_path: P
                        r"is longer than the 60 s a benign user may wait on the wall clock "
                        r"\(endpoint 'guarded' runs on it\)"):
         load_scenario(walled)
+
+
+def test_a_run_judges_its_directions_and_a_contradicted_one_fails(tmp_path: Path) -> None:
+    # one direction any run meets (the teacher scores at least 0.5 more than nothing) and one
+    # no run can (transfer is at most 1, so q30 cannot beat q5 by 2)
+    text = TINY + """directions:
+  - claim: the teacher is better than nothing
+    metric: student_score
+    effect: {of: {budget: q30}}
+    max: 1.0
+  - claim: thirty queries beat five by two
+    effect: {of: {budget: q30}, minus: {budget: q5}}
+    min: 2.0
+"""
+    path = _scenario(tmp_path, text)
+    result = run_scenario(load_scenario(path), path, tmp_path / "r", progress=False)
+    assert [v.holds for v in result.directions] == [True, False]
+    assert result.gate_failures == [f"direction {result.directions[1].text()}"]
+    written = json.loads((result.run_dir / "directions.json").read_text())
+    assert [d["holds"] for d in written] == [True, False]
+    by = {r.budget_label: r for r in result.records}
+    assert by["q30"].transfer is not None and by["q5"].transfer is not None
+    assert written[1]["value"] == pytest.approx(by["q30"].transfer.value
+                                                - by["q5"].transfer.value)
