@@ -22,9 +22,9 @@ What it defeats and what it does not:
   benign traffic, and a lead-in can move a prompt either way: not measured here.
 
 The cost is the honest one: a budget of N queries labels about N / k pool prompts, fewer but
-cleaner. *Models* the filtering students of the prediction-poisoning literature (Orekondy et
-al., *Prediction Poisoning*, ICLR 2020, discuss attackers that average repeated queries) and
-self-consistency voting (Wang et al., ICLR 2023).
+cleaner. *Models* an adaptive student against output-perturbation defenses such as
+*Prediction Poisoning* (Orekondy et al., ICLR 2020), with self-consistency voting (Wang et
+al., ICLR 2023). Measured on classification it loses to ``random-pool`` (docs/attacks.md).
 
 Adapts/stops: a prompt is only started when the remaining budget covers all k of its asks
 (:func:`~attacks.base.queries_left`), so no budget goes on a vote that cannot finish; it stops
