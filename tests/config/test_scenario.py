@@ -305,7 +305,7 @@ def test_the_hash_of_the_shipped_scenarios_is_unchanged() -> None:
               for p in sorted((ROOT / "scenarios").glob("*.yaml"))}
     assert hashes == {
         "adaptive.yaml": "a5712a2ef20c88b1", "adaptive-vote.yaml": "0715b9b48bb77eac",
-        "antidistill.yaml": "17fbb600f484ab44",
+        "antidistill.yaml": "a992e395439f9fa3",
         "ci.yaml": "1d0cc598c7982037",
         "curves.yaml": "d84287e4134710a4",
         "defenses.yaml": "05567abdb4e30e91",

@@ -19,8 +19,8 @@ from extractbench.defenses import (
 )
 from extractbench.types import SamplingParams
 
-BUILTIN = ["detector", "hydra", "logprob-guard", "misinformation", "perturb", "rate-limit",
-           "reasoning-guard", "watermark"]
+BUILTIN = ["antidistill", "detector", "hydra", "logprob-guard", "misinformation", "perturb",
+           "rate-limit", "reasoning-guard", "watermark"]
 
 
 def ctx(key: str = "k", index: int = 0, prompt: str = "What is 1 + 2?",
