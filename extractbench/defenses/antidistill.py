@@ -220,16 +220,13 @@ def defender_loss(model: TinyLM, examples: Sequence[Example], grad: bool = False
     gradient (one tensor per parameter, in ``model.parameters()`` order)."""
     import torch
 
-    from extractbench.reference.training import _batch as batch_of
-    from extractbench.reference.training import _encode as encode
     from extractbench.reference.training import kd_loss
 
-    enc = [encode(e, model.cfg) for e in examples]
     params = list(model.parameters())
     grads = [torch.zeros_like(p) for p in params]
     total, count = 0.0, 0
-    for i in range(0, len(enc), 64):
-        ids, mask, target = batch_of(enc[i : i + 64])
+    for i in range(0, len(examples), 64):
+        ids, mask, target = _batch(examples[i : i + 64], model)
         n = int((target != -100).sum())
         with torch.set_grad_enabled(grad):
             loss = kd_loss(model(ids, mask), target, None, 0.0)
@@ -239,6 +236,27 @@ def defender_loss(model: TinyLM, examples: Sequence[Example], grad: bool = False
         total += float(loss.detach()) * n
         count += n
     return total / max(1, count), [gr / max(1, count) for gr in grads]
+
+
+def _batch(examples: Sequence[Example], model: TinyLM
+           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Right-padded ids, real-token mask and next-token targets (response tokens and the
+    closing ``<eos>`` only, else -100), as the project's training loop builds them."""
+    import torch
+
+    from extractbench.reference import tokenizer
+    from extractbench.reference.training import encode_example
+
+    encoded = [encode_example(e, model.cfg) for e in examples]
+    width = max(len(seq) for seq, _ in encoded)
+    ids = torch.full((len(encoded), width), tokenizer.PAD, dtype=torch.long)
+    mask = torch.zeros((len(encoded), width), dtype=torch.bool)
+    target = torch.full((len(encoded), width), -100, dtype=torch.long)
+    for i, (seq, start) in enumerate(encoded):
+        ids[i, : len(seq)] = torch.tensor(seq)
+        mask[i, : len(seq)] = True
+        target[i, start - 1 : len(seq) - 1] = torch.tensor(seq[start:])
+    return ids, mask, target
 
 
 @DEFENSES.register(NAME, params=AntidistillParams)
@@ -253,8 +271,7 @@ class Antidistill(Defense):
         return False
 
     def __init__(self, *, reference_task: dict[str, Any], lam: float = 1.0, eps: float = 0.01,
-                 seed: int = 0,
-                 proxy_d_model: int = 32, proxy_steps: int = 300) -> None:
+                 seed: int = 0, proxy_d_model: int = 32, proxy_steps: int = 300) -> None:
         self.lam = P.number(NAME, "lam", lam, 0, 1000)
         self.eps = P.number(NAME, "eps", eps, 0, 10, lo_open=True)
         self.seed = P.integer(NAME, "seed", seed, 0, 2**31 - 1)
