@@ -56,8 +56,9 @@ from pydantic import Field, model_validator
 
 from extractbench.defenses import params as P
 from extractbench.defenses.base import DEFENSES, Defense, RequestContext
+from extractbench.defenses.moved import Moves
 from extractbench.registry import PluginParams, rule_error
-from extractbench.types import LogitsProcessor
+from extractbench.types import Generation, LogitsProcessor
 
 if TYPE_CHECKING:  # torch loads when the proxy is built, not when a scenario is validated
     from collections.abc import Callable, Sequence
@@ -284,6 +285,7 @@ class Antidistill(Defense):
         self.loader: Callable[[str], TinyLM] | None = None
         """Gives the teacher by name (tests); ``None``: the shipped reference weights."""
         self._proxy: Proxy | None = None
+        self._moves = Moves()
 
     @property
     def reference_size(self) -> int:
@@ -315,7 +317,17 @@ class Antidistill(Defense):
     def logits_processors(self, ctx: RequestContext) -> list[LogitsProcessor]:
         if self.lam == 0 or ctx.model != self.teacher:
             return []
-        return [Shift(self.proxy, self.lam)]
+        return [self._moves.watch(ctx, Shift(self.proxy, self.lam))]
+
+    def transform(self, ctx: RequestContext, generations: list[Generation]) -> list[Generation]:
+        """Record a ``transform`` event (``changed: answer``) when the shift moved the
+        teacher's top token at some step: that answer is not the teacher's."""
+        if self._moves.moved(ctx):
+            self.record(ctx, "transform", changed="answer", mode=NAME)
+        return generations
+
+    def reset(self) -> None:
+        self._moves.clear()
 
 
 def _task_prompts(spec: dict[str, Any]) -> tuple[list[str], str, int]:

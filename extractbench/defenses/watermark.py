@@ -21,9 +21,10 @@ from pydantic import Field
 
 from extractbench.defenses import params as P
 from extractbench.defenses.base import DEFENSES, Defense, RequestContext
+from extractbench.defenses.moved import Moves
 from extractbench.reference.watermark import GreenList, WatermarkTest
 from extractbench.registry import PluginParams
-from extractbench.types import LogitsProcessor
+from extractbench.types import Generation, LogitsProcessor
 
 NAME = "watermark"
 
@@ -55,9 +56,20 @@ class Watermark(Defense):
             gamma=P.number(NAME, "gamma", gamma, 0, 1, lo_open=True, hi_open=True),
             delta=P.number(NAME, "delta", delta, 0, 20, lo_open=True),
         )
+        self._moves = Moves()
 
     def logits_processors(self, ctx: RequestContext) -> list[LogitsProcessor]:
-        return [self.green_list]
+        return [self._moves.watch(ctx, self.green_list)]
+
+    def transform(self, ctx: RequestContext, generations: list[Generation]) -> list[Generation]:
+        """Record a ``transform`` event (``changed: answer``) when the green list moved the
+        teacher's top token at some step: that answer is not the teacher's."""
+        if self._moves.moved(ctx):
+            self.record(ctx, "transform", changed="answer", mode=NAME)
+        return generations
+
+    def reset(self) -> None:
+        self._moves.clear()
 
     def detect(self, texts: Iterable[str], unique: bool = False) -> WatermarkTest:
         """The detection test with this watermark's key on ``texts`` (responses only)."""

@@ -197,3 +197,31 @@ def test_shift_adds_lam_times_delta(teacher: TinyLM) -> None:
     ids, logits = first_step(teacher, "Which team? Ticket: my Quillex is broken.")
     assert torch.allclose(Shift(proxy, 2.0)(ids, logits) - logits, 2.0 * proxy.delta(ids),
                           atol=1e-4)
+
+
+def greedy(model: TinyLM, stack: DefenseStack, n: int = 16) -> list[str]:
+    """The teacher's greedy answers to ``n`` benign tickets (another seed than the proxy's)."""
+    from extractbench.tasks import TASKS
+
+    task = TASKS.get("classification")(7, {"benign": n}, products=120)
+    app = create_app({TEACHER: ServedModel(TEACHER, model)}, {KEY: "benign-light-0"}, stack)
+    with RunningServer(app) as srv, openai.OpenAI(base_url=srv.openai_base_url, api_key=KEY,
+                                                  max_retries=0) as c:
+        return [str(c.chat.completions.create(
+            model=TEACHER, max_tokens=task.max_answer_tokens, temperature=0.0,
+            messages=[{"role": "user", "content": item.prompt}],
+        ).choices[0].message.content) for item in task.split("benign")]
+
+
+def test_an_answer_the_shift_changed_is_recorded_as_a_harm(teacher: TinyLM) -> None:
+    # greedy answers: a request's text differs from the teacher's exactly when the shift moved
+    # a top token, and those requests (only those) carry a transform event
+    clean = greedy(teacher, DefenseStack())
+    stack = DefenseStack([make(lam=12.0)])  # the small test proxy needs a strong shift
+    shifted = greedy(teacher, stack)
+    changed = {i for i, (a, b) in enumerate(zip(clean, shifted, strict=True)) if a != b}
+    events = [e for e in stack.audit.events() if e.kind == "transform"]
+    assert 0 < len(changed) < len(clean)  # it changes some answers, not all
+    assert {e.query_index for e in events} == changed
+    assert all(e.detail == {"changed": "answer", "mode": "antidistill"} for e in events)
+    assert all(e.key_id == "benign-light-0" for e in events)
