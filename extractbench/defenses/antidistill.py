@@ -332,29 +332,9 @@ class Antidistill(Defense):
 
 def _task_prompts(spec: dict[str, Any]) -> tuple[list[str], str, int]:
     """The benign prompts of ``spec``, the family's reference teacher and its answer length."""
-    from extractbench.registry import UnknownNameError
-    from extractbench.tasks import TASKS
-
-    if isinstance(spec, ReferenceTask):
-        spec = spec.model_dump()
-    if not isinstance(spec, dict) or "family" not in spec:
-        raise ValueError(f"{NAME}: reference_task must be a mapping with family "
-                         "(and optional params, n, seed)")
-    unknown = set(spec) - {"family", "params", "n", "seed"}
-    if unknown:
-        raise ValueError(f"{NAME}: reference_task: unknown field(s) {sorted(unknown)} "
-                         "(allowed: family, params, n, seed)")
-    n = P.integer(NAME, "reference_task.n", spec.get("n", 200), 1, MAX_PROMPTS)
-    seed = P.integer(NAME, "reference_task.seed", spec.get("seed", 0), 0, 2**31 - 1)
-    try:
-        factory = TASKS.get(str(spec["family"]))
-        task = factory(seed, {"benign": n}, **dict(spec.get("params") or {}))
-    except UnknownNameError as exc:
-        raise ValueError(f"{NAME}: reference_task.family: {exc}") from None
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{NAME}: reference_task.params: {exc}") from None
+    task = P.reference_task(NAME, spec, MAX_PROMPTS)
     if not task.reference_model:
-        raise ValueError(f"{NAME}: reference_task.family: {spec['family']!r} has no reference "
+        raise ValueError(f"{NAME}: reference_task.family: {task.name!r} has no reference "
                          "teacher to answer the defender's prompts")
     prompts = [item.prompt for item in task.split("benign")]
     if not prompts:

@@ -224,23 +224,5 @@ def _read_file(path: str) -> list[str]:
 
 
 def _task_prompts(spec: dict[str, Any]) -> list[str]:
-    from extractbench.registry import UnknownNameError
-    from extractbench.tasks import TASKS
-
-    if not isinstance(spec, dict) or "family" not in spec:
-        raise ValueError(f"{NAME}: reference_task must be a mapping with family "
-                         "(and optional params, n, seed)")
-    unknown = set(spec) - {"family", "params", "n", "seed"}
-    if unknown:
-        raise ValueError(f"{NAME}: reference_task: unknown field(s) {sorted(unknown)} "
-                         "(allowed: family, params, n, seed)")
-    n = P.integer(NAME, "reference_task.n", spec.get("n", 200), 1, MAX_REFERENCE)
-    seed = P.integer(NAME, "reference_task.seed", spec.get("seed", 0))
-    try:
-        factory = TASKS.get(str(spec["family"]))
-        task = factory(seed, {"benign": n}, **dict(spec.get("params") or {}))
-    except UnknownNameError as exc:
-        raise ValueError(f"{NAME}: reference_task.family: {exc}") from None
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{NAME}: reference_task.params: {exc}") from None
+    task = P.reference_task(NAME, spec, MAX_REFERENCE)
     return [item.prompt for item in task.split("benign")]

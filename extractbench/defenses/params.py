@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from extractbench.registry import range_text
 
@@ -54,3 +54,30 @@ def choice(defense: str, param: str, value: T, allowed: Collection[T]) -> T:
         options = ", ".join(repr(a) for a in allowed)
         raise ValueError(f"{defense}: {param} must be one of {options}, got {value!r}")
     return value
+
+
+def reference_task(defense: str, spec: object, max_n: int) -> Any:
+    """The task a defense's ``reference_task`` (``{family, params, n, seed}``: the defender's
+    own sample of legitimate prompts) names, built with ``n`` benign items (default 200, at
+    most ``max_n``); one-line errors naming ``defense``."""
+    from extractbench.registry import UnknownNameError
+    from extractbench.tasks import TASKS
+
+    if hasattr(spec, "model_dump"):
+        spec = spec.model_dump()
+    if not isinstance(spec, dict) or "family" not in spec:
+        raise ValueError(f"{defense}: reference_task must be a mapping with family "
+                         "(and optional params, n, seed)")
+    unknown = set(spec) - {"family", "params", "n", "seed"}
+    if unknown:
+        raise ValueError(f"{defense}: reference_task: unknown field(s) {sorted(unknown)} "
+                         "(allowed: family, params, n, seed)")
+    n = integer(defense, "reference_task.n", spec.get("n", 200), 1, max_n)
+    seed = integer(defense, "reference_task.seed", spec.get("seed", 0), 0, 2**31 - 1)
+    try:
+        factory = TASKS.get(str(spec["family"]))
+        return factory(seed, {"benign": n}, **dict(spec.get("params") or {}))
+    except UnknownNameError as exc:
+        raise ValueError(f"{defense}: reference_task.family: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{defense}: reference_task.params: {exc}") from None
