@@ -311,6 +311,7 @@ def test_the_hash_of_the_shipped_scenarios_is_unchanged() -> None:
         "defenses.yaml": "05567abdb4e30e91",
         "direction-random.yaml": "5451e23b0c8261d4",
         "direction-reasoning.yaml": "52c660dd7a1aec34",
+        "direction-soft-labels.yaml": "5b609ea8e93c15c5",
         "families.yaml": "e38dcfb488f54bc9", "hydra.yaml": "265dfe7b5b47c273",
         "standard.yaml": "0baf2426f9ef385e",
         "students.yaml": "26dde6a07f1ef95e", "vendors.yaml": "2a4154d17ec49a6c",

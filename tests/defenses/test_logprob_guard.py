@@ -61,6 +61,38 @@ def test_round_puts_every_logprob_on_the_grid(tiny_lm: TinyLM) -> None:
     assert len({round(v, 6) for v in values}) < len(values)  # coarsened: values collide
 
 
+def test_reverse_sigmoid_as_worked_by_hand() -> None:
+    import math
+
+    from extractbench.defenses.logprob_guard import reverse_sigmoid
+    from extractbench.types import TokenLogprob, TopLogprob
+
+    # p = 0.7, 0.2 returned, 0.1 the rest; beta 1, gamma 0.1: r(p) = sigmoid(0.1 logit p) - 1/2
+    # is 0.02117, -0.03460, -0.05471, so p' = 0.67883, 0.23460, 0.15471, which sum to 1.06814:
+    # renormalised 0.63553, 0.21964 (and 0.14484 for the rest)
+    top = [TopLogprob("a", None, math.log(0.7)), TopLogprob("b", None, math.log(0.2))]
+    lp, new = reverse_sigmoid(TokenLogprob("a", None, math.log(0.7), top), top, 1.0, 0.1)
+    assert [t.token for t in new] == ["a", "b"]
+    assert math.exp(new[0].logprob) == pytest.approx(0.63553, abs=1e-4)
+    assert math.exp(new[1].logprob) == pytest.approx(0.21964, abs=1e-4)
+    assert lp.logprob == new[0].logprob
+    # flattened: the confident token lost mass, the unlikely ones gained it
+    assert math.exp(new[0].logprob) < 0.7 and math.exp(new[1].logprob) > 0.2
+
+
+def test_reverse_sigmoid_keeps_the_text_and_flattens_the_logprobs(tiny_lm: TinyLM) -> None:
+    with client(tiny_lm) as plain:
+        open_choice = ask(plain, temperature=0.0)
+    with client(tiny_lm, LogprobGuard(reverse_sigmoid_beta=0.5, ignore_logit_bias=False)) as c:
+        guarded = ask(c, temperature=0.0)
+    assert guarded.message.content == open_choice.message.content
+    before = [t.logprob for t in open_choice.logprobs.content]
+    after = [t.logprob for t in guarded.logprobs.content]
+    assert len(before) == len(after) and before != after
+    # a chosen token more likely than a half loses mass
+    assert all(a < b for a, b in zip(after, before, strict=True) if b > -0.6)
+
+
 def test_noise_changes_values_consistently_per_prompt(tiny_lm: TinyLM) -> None:
     with client(tiny_lm) as plain:
         clean = ask(plain).logprobs.content
