@@ -334,3 +334,14 @@ def test_a_request_beyond_max_connections_is_a_503(tiny_lm: TinyLM) -> None:
 def test_limits_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_body_bytes must be positive"):
         ServerLimits(max_body_bytes=0)
+
+
+def test_the_listening_socket_has_nagle_off(server: RunningServer) -> None:
+    """Each keep-alive response goes out in two writes; with Nagle's algorithm on, the second
+    waited for the client's delayed ACK (about 50 ms a request; scripts/server_latency.py
+    measures it). Linux hands the listening socket's TCP_NODELAY to every connection it
+    accepts; the server still answers on it."""
+    assert server._sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    with socket.create_connection((server.host, server.port)) as client:
+        client.sendall(b"GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert client.recv(1024).startswith(b"HTTP/1.1 ")
