@@ -272,6 +272,7 @@ def test_the_ranking_field_is_optional_and_leaves_old_hashes_alone() -> None:
         assert attack.pop("knows") == "nothing"
     assert old["benign_traffic"].pop("cohorts") is None
     assert old.pop("clock") == {"mode": "simulated", "request_s": 1.0, "max_wait_s": 604800.0}
+    assert old.pop("directions") == []
     canon = json.dumps(old, sort_keys=True, separators=(",", ":"))
     assert scenario_hash(plain) == hashlib.sha256(canon.encode()).hexdigest()
     ranked = Scenario.model_validate(
