@@ -41,16 +41,13 @@ Semantics an attack relies on:
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import functools
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 from extractbench.campaign.attempt import Settler
-from extractbench.campaign.keys import Key, KeyDead, KeyRing
+from extractbench.campaign.keys import KeyRing
 from extractbench.campaign.ledger import Ledger
 from extractbench.campaign.outcomes import (
     Answer,
@@ -63,20 +60,18 @@ from extractbench.campaign.outcomes import (
 from extractbench.campaign.pacing import Pacer, RateLimits, RetryPolicy
 from extractbench.campaign.purse import Purse
 from extractbench.campaign.replay import Replayer
+from extractbench.campaign.sending import Attempts
 from extractbench.campaign.simclock import SimClock
-from extractbench.config.budget import Budget, Prices, Remaining, Reservation, Spent
+from extractbench.config.budget import Budget, Prices, Remaining, Spent
 from extractbench.endpoints.clients import (
     Endpoint,
     EndpointClient,
-    EndpointError,
     QueryRequest,
     make_client,
 )
 from extractbench.logs.harvest import (
     Entry,
     HarvestLog,
-    SentEntry,
-    UsageRecord,
 )
 
 __all__ = [
@@ -164,8 +159,9 @@ class Oracle:
         self._settle = Settler(self._purse, self._ledger, self._keys)
         self._client = client or make_client(endpoint)
         self._concurrency = concurrency
-        self._overhead = input_overhead_tokens
         self._forbids = forbids
+        self._attempts = Attempts(self._keys, self._client, self._pacer, self._purse,
+                                  self._ledger, self._settle, sim, input_overhead_tokens)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sem: asyncio.Semaphore | None = None
 
@@ -250,7 +246,7 @@ class Oracle:
         self._next_index += 1
         step = self._replay.step(index, key_index, req, self._next_index)
         if step.overhead is not None:  # learn the overhead as the live run did
-            self._overhead = max(self._overhead, step.overhead)
+            self._attempts.overhead = max(self._attempts.overhead, step.overhead)
         if step.outcome is not None:
             return step.outcome
         index = step.index
@@ -265,13 +261,13 @@ class Oracle:
         assert self._sem is not None
         if self.sim is None:
             async with self._sem:
-                return await self._run(index, key, req, step.first_attempt)
+                return await self._attempts.run(index, key, req, step.first_attempt)
         # on a simulated clock the budget goes to queries in the order they were asked for
         held = [self._settle.reserve_now(index, key, req,
-                                         len(req.prompt.encode("utf-8")) + self._overhead)]
+                                         len(req.prompt.encode("utf-8")) + self._attempts.overhead)]
         try:
             async with self.sim.turn(key.key_id, pace_s, self._sem):
-                return await self._run(index, key, req, step.first_attempt, held)
+                return await self._attempts.run(index, key, req, step.first_attempt, held)
         finally:
             for unused in held:  # never sent
                 self._purse.release(unused)
@@ -310,66 +306,6 @@ class Oracle:
         return f"Oracle({ep.api} {ep.base_url} {ep.model}, keys={self.key_ids})"
 
     # -- one query --------------------------------------------------------------------------
-
-    async def _run(self, index: int, key: Key, req: QueryRequest,
-                   first_attempt: int = 1,
-                   held: list[Reservation] | None = None) -> QueryOutcome:
-        nbytes = len(req.prompt.encode("utf-8"))
-        attempt = first_attempt - 1
-        while True:
-            attempt += 1
-            sim = self.sim
-            if sim is None:
-                await self._pacer.wait_pause()
-                await self._pacer.pace(nbytes + self._overhead + req.max_tokens)
-            if key.dead is not None:
-                return self._settle.not_sent(index, key, req)
-            if held:
-                reservation = held.pop()
-            elif sim is not None:  # a retry: queries queued behind it hold budget, never wait
-                reservation = self._settle.reserve_now(index, key, req, nbytes + self._overhead)
-            else:
-                reservation = await self._settle.reserve(index, key, req, nbytes + self._overhead)
-            if key.dead is not None:  # killed while this query waited for budget
-                self._purse.release(reservation)
-                return self._settle.not_sent(index, key, req)
-            if sim is not None:  # the key's time moves on as the request goes (asking order)
-                req = dataclasses.replace(req, sim_time=sim.now(key.key_id))
-                sim.sent(key.key_id)
-            started = time.monotonic()
-            worst = UsageRecord(input_tokens=reservation.input_tokens,
-                                output_tokens=reservation.output_tokens)
-            sent: list[SentEntry] = []
-            on_send = functools.partial(self._settle.log_sent, sent, index, key.key_id,
-                                        req.prompt, attempt, worst, reservation.usd)
-            try:
-                completion = await self._keys.send(self._client, key, req, on_send)
-            except KeyDead:
-                self._purse.release(reservation)
-                return self._settle.not_sent(index, key, req)
-            except EndpointError as e:
-                wait = self._pacer.retry_wait(e.error_type, attempt, e.retry_after)
-                if sim is not None:
-                    wait = sim.retry_wait(e.error_type, e.retry_after, wait)
-                failure = self._settle.failed(index, key, req, attempt, reservation, e, wait)
-                if wait is None:
-                    return failure
-                self._ledger.retried(wait)
-                if sim is not None:  # the key's simulated time moves on; nobody sleeps
-                    sim.wait(key.key_id, wait)
-                    continue
-                if e.error_type == "rate_limit":  # everyone waits, not just this query
-                    self._pacer.pause_all(wait)
-                await asyncio.sleep(wait)
-                continue
-            except BaseException:
-                self._settle.cancelled(reservation, sent)
-                raise
-            if completion.input_tokens is not None:  # learn the template/system overhead
-                self._overhead = max(self._overhead,
-                                     completion.input_tokens - len(req.prompt.encode()))
-            return self._settle.answered(index, key, req, attempt, reservation, completion,
-                                         started)
 
     def _bind_loop(self) -> None:
         loop = asyncio.get_running_loop()
