@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from extractbench.config.gates import cell_coordinates
+from extractbench.config.gates import at, cell_coordinates, metric_value, record_coordinates
 from extractbench.config.scenario import Contrast, Direction
 
 if TYPE_CHECKING:
@@ -25,41 +25,23 @@ if TYPE_CHECKING:
 __all__ = ["Verdict", "direction_problems", "judge", "judge_all"]
 
 
-def _at(where: Mapping[Any, object], coords: Mapping[str, object]) -> bool:
-    return all(str(coords.get(k)) == str(v) for k, v in where.items())
-
-
-def _coords(r: CellRecord) -> dict[str, object]:
-    return {"endpoint": r.endpoint, "task": r.task, "attack": r.attack, "student": r.student,
-            "budget": r.budget_label, "seed": r.seed}
-
-
 def direction_problems(directions: Sequence[Direction], cells: Sequence[Cell]) -> list[str]:
     """``directions.N.effect.of: ...`` lines for each side that selects no cell of ``cells``."""
     coords = [cell_coordinates(c) for c in cells]
     out = []
     for n, d in enumerate(directions):
         for place, where in d.wheres():
-            if not any(_at(where, c) for c in coords):
+            if not any(at(where, c) for c in coords):
                 together = ", ".join(f"{k}={v}" for k, v in where.items())
                 out.append(f"directions.{n}.{place}: no cell has {together} (check grids:)")
     return out
 
 
-def _value(metric: str, r: CellRecord) -> float | None:
-    if r.status != "ok":
-        return None
-    if metric == "transfer":
-        return None if r.transfer is None else r.transfer.value
-    value: float | None = getattr(r, metric)
-    return value
-
-
 def _mean(metric: str, where: Mapping[Any, object], records: Sequence[CellRecord],
           seed: int | None) -> float | None:
     values = [v for r in records
-              if _at(where, _coords(r)) and (seed is None or r.seed == seed)
-              and (v := _value(metric, r)) is not None]
+              if at(where, record_coordinates(r)) and (seed is None or r.seed == seed)
+              and (v := metric_value(metric, r)) is not None]
     return sum(values) / len(values) if values else None
 
 

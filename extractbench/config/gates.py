@@ -19,24 +19,28 @@ if TYPE_CHECKING:
     from extractbench.config.plan import Cell
     from extractbench.logs.records import CellRecord
 
-__all__ = ["COORDINATES", "GateBook", "cell_coordinates", "failures", "gate_applies",
-           "gate_problems", "gate_value", "same_cell_but_student"]
+__all__ = ["COORDINATES", "GateBook", "at", "cell_coordinates", "failures", "gate_applies",
+           "gate_problems", "gate_value", "metric_value", "record_coordinates",
+           "same_cell_but_student"]
 
 COORDINATES: tuple[str, ...] = get_args(GateCoordinate)
 """The coordinates a gate's ``where:`` can name."""
 
 
-def _at(where: Mapping[GateCoordinate, object], coords: Mapping[str, object]) -> bool:
+def at(where: Mapping[GateCoordinate, object], coords: Mapping[str, object]) -> bool:
+    """Whether cell coordinates ``coords`` match every coordinate a ``where:`` names."""
     return all(str(coords.get(k)) == str(v) for k, v in where.items())
+
+
+def record_coordinates(record: CellRecord) -> dict[str, object]:
+    """A record's cell coordinates, as a ``where:`` names them."""
+    return {"endpoint": record.endpoint, "task": record.task, "attack": record.attack,
+            "student": record.student, "budget": record.budget_label, "seed": record.seed}
 
 
 def gate_applies(gate: Gate, record: CellRecord) -> bool:
     """Whether ``record`` is an ok cell at the gate's ``where:`` coordinates."""
-    coords: dict[str, object] = {
-        "endpoint": record.endpoint, "task": record.task, "attack": record.attack,
-        "student": record.student, "budget": record.budget_label, "seed": record.seed,
-    }
-    return record.status == "ok" and _at(gate.where, coords)
+    return record.status == "ok" and at(gate.where, record_coordinates(record))
 
 
 def cell_coordinates(cell: Cell) -> dict[str, object]:
@@ -111,11 +115,16 @@ class _Pairs:
 
 def gate_value(gate: Gate, record: CellRecord) -> float | None:
     """The gated metric of an ok record (``transfer`` is its point estimate)."""
+    return metric_value(gate.metric, record)
+
+
+def metric_value(metric: str, record: CellRecord) -> float | None:
+    """A record's ``metric`` (``transfer``: its point estimate); ``None`` unless it is ok."""
     if record.status != "ok":
         return None
-    if gate.metric == "transfer":
+    if metric == "transfer":
         return None if record.transfer is None else record.transfer.value
-    value: float | None = getattr(record, gate.metric)
+    value: float | None = getattr(record, metric)
     return value
 
 
