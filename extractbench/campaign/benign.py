@@ -22,7 +22,7 @@ import json
 import random
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO
@@ -186,25 +186,27 @@ class BenignResult:
         """Mean score of the benign answers whose prompt is one of ``items`` (failed requests
         score 0), of ``keys`` only when given, of requests about task ``of`` (``None``: the
         cell's own); ``None`` when none was sent."""
-        by_prompt = {i.prompt: i for i in items}
         wanted = None if keys is None else set(keys)
-        scored = [task.score(task.extract(e.text), by_prompt[asked(e.prompt)])
-                  if e.text is not None else 0.0 for e in self.entries
-                  if e.task == of and asked(e.prompt) in by_prompt
-                  and (wanted is None or e.key_id in wanted)]
+        scored = [v for k, v in self._scored(task, items, of) if wanted is None or k in wanted]
         return sum(scored) / len(scored) if scored else None
 
     def score_by_key(self, task: Task, items: Sequence[TaskItem]) -> dict[str, float]:
         """Per key that sent any of ``items`` about the cell's own task: the mean score of what
         it received, as :meth:`score` with that key alone."""
-        by_prompt = {i.prompt: i for i in items}
         scored: dict[str, list[float]] = {}
-        for e in self.entries:
-            item = by_prompt.get(asked(e.prompt)) if e.task is None else None
-            if item is not None:
-                scored.setdefault(e.key_id, []).append(
-                    task.score(task.extract(e.text), item) if e.text is not None else 0.0)
+        for key, value in self._scored(task, items, None):
+            scored.setdefault(key, []).append(value)
         return {k: sum(v) / len(v) for k, v in scored.items()}
+
+    def _scored(self, task: Task, items: Sequence[TaskItem],
+                of: str | None) -> Iterator[tuple[str, float]]:
+        """(key, score) of each request about task ``of`` whose prompt is one of ``items``."""
+        by_prompt = {i.prompt: i for i in items}
+        for e in self.entries:
+            item = by_prompt.get(asked(e.prompt)) if e.task == of else None
+            if item is not None:
+                yield e.key_id, (task.score(task.extract(e.text), item)
+                                 if e.text is not None else 0.0)
 
 
 async def run_benign(
