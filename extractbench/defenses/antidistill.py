@@ -55,10 +55,10 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field, model_validator
 
 from extractbench.defenses import params as P
-from extractbench.defenses.base import DEFENSES, Defense, RequestContext
-from extractbench.defenses.moved import Moves
+from extractbench.defenses.base import DEFENSES, RequestContext
+from extractbench.defenses.moved import ChangesAnswers, Moves
 from extractbench.registry import PluginParams, rule_error
-from extractbench.types import Generation, LogitsProcessor
+from extractbench.types import LogitsProcessor
 
 if TYPE_CHECKING:  # torch loads when the proxy is built, not when a scenario is validated
     from collections.abc import Callable, Sequence
@@ -261,7 +261,7 @@ def _batch(examples: Sequence[Example], model: TinyLM
 
 
 @DEFENSES.register(NAME, params=AntidistillParams)
-class Antidistill(Defense):
+class Antidistill(ChangesAnswers):
     """Antidistillation sampling against a proxy student (reference models only)."""
 
     name = NAME
@@ -317,17 +317,7 @@ class Antidistill(Defense):
     def logits_processors(self, ctx: RequestContext) -> list[LogitsProcessor]:
         if self.lam == 0 or ctx.model != self.teacher:
             return []
-        return [self._moves.watch(ctx, Shift(self.proxy, self.lam))]
-
-    def transform(self, ctx: RequestContext, generations: list[Generation]) -> list[Generation]:
-        """Record a ``transform`` event (``changed: answer``) when the shift moved the
-        teacher's top token at some step: that answer is not the teacher's."""
-        if self._moves.moved(ctx):
-            self.record(ctx, "transform", changed="answer", mode=NAME)
-        return generations
-
-    def reset(self) -> None:
-        self._moves.clear()
+        return [self.watched(ctx, Shift(self.proxy, self.lam))]
 
 
 def _task_prompts(spec: dict[str, Any]) -> tuple[list[str], str, int]:

@@ -15,14 +15,13 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from extractbench.types import LogitsProcessor
+from extractbench.defenses.base import Defense, RequestContext
+from extractbench.types import Generation, LogitsProcessor
 
 if TYPE_CHECKING:
     import torch
 
-    from extractbench.defenses.base import RequestContext
-
-__all__ = ["Moves"]
+__all__ = ["ChangesAnswers", "Moves"]
 
 
 @dataclass
@@ -61,3 +60,24 @@ class Moves:
     def clear(self) -> None:
         with self._lock:
             self._open.clear()
+
+
+class ChangesAnswers(Defense):
+    """A sampling-time defense that may change answers. Its processors go through
+    :meth:`watched`, and its ``transform`` stage records a ``transform`` event
+    (``changed: answer``) for a request whose top token they moved. A subclass sets
+    ``self._moves = Moves()`` in its constructor."""
+
+    _moves: Moves
+
+    def watched(self, ctx: RequestContext, processor: LogitsProcessor) -> LogitsProcessor:
+        return self._moves.watch(ctx, processor)
+
+    def transform(self, ctx: RequestContext, generations: list[Generation]) -> list[Generation]:
+        """Record that the answer is not the teacher's, when a processor moved a top token."""
+        if self._moves.moved(ctx):
+            self.record(ctx, "transform", changed="answer", mode=self.name)
+        return generations
+
+    def reset(self) -> None:
+        self._moves.clear()

@@ -20,11 +20,11 @@ from collections.abc import Iterable
 from pydantic import Field
 
 from extractbench.defenses import params as P
-from extractbench.defenses.base import DEFENSES, Defense, RequestContext
-from extractbench.defenses.moved import Moves
+from extractbench.defenses.base import DEFENSES, RequestContext
+from extractbench.defenses.moved import ChangesAnswers, Moves
 from extractbench.reference.watermark import GreenList, WatermarkTest
 from extractbench.registry import PluginParams
-from extractbench.types import Generation, LogitsProcessor
+from extractbench.types import LogitsProcessor
 
 NAME = "watermark"
 
@@ -40,7 +40,7 @@ class WatermarkParams(PluginParams):
 
 
 @DEFENSES.register(NAME, params=WatermarkParams)
-class Watermark(Defense):
+class Watermark(ChangesAnswers):
     """Kirchenbauer green-list watermark at sampling time (reference models only)."""
 
     name = NAME
@@ -59,17 +59,7 @@ class Watermark(Defense):
         self._moves = Moves()
 
     def logits_processors(self, ctx: RequestContext) -> list[LogitsProcessor]:
-        return [self._moves.watch(ctx, self.green_list)]
-
-    def transform(self, ctx: RequestContext, generations: list[Generation]) -> list[Generation]:
-        """Record a ``transform`` event (``changed: answer``) when the green list moved the
-        teacher's top token at some step: that answer is not the teacher's."""
-        if self._moves.moved(ctx):
-            self.record(ctx, "transform", changed="answer", mode=NAME)
-        return generations
-
-    def reset(self) -> None:
-        self._moves.clear()
+        return [self.watched(ctx, self.green_list)]
 
     def detect(self, texts: Iterable[str], unique: bool = False) -> WatermarkTest:
         """The detection test with this watermark's key on ``texts`` (responses only)."""
